@@ -1,0 +1,69 @@
+//! The SDK's own messages on stderr: warnings rate-limited per topic, debug lines on request.
+//!
+//! Written straight to stderr rather than through a logging facade so that a program without
+//! a logger still learns that data was dropped or rejected.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const PREFIX: &str = "[langfuse-observe]";
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+static DEBUG: AtomicBool = AtomicBool::new(false);
+static LAST_WARNING: Mutex<Option<HashMap<&'static str, (Instant, u64)>>> = Mutex::new(None);
+
+/// Turns debug lines on or off (`LANGFUSE_DEBUG`).
+pub(crate) fn set_debug(enabled: bool) {
+    DEBUG.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether debug lines are printed; check before building an expensive message.
+pub(crate) fn debug_enabled() -> bool {
+    DEBUG.load(Ordering::Relaxed)
+}
+
+pub(crate) fn debug(message: impl std::fmt::Display) {
+    if debug_enabled() {
+        eprintln!("{PREFIX} debug: {message}");
+    }
+}
+
+/// Prints at most one warning per `topic` every ten seconds, saying how many were held back.
+pub(crate) fn warn(topic: &'static str, message: impl std::fmt::Display) {
+    let now = Instant::now();
+    let suppressed = {
+        let mut guard = LAST_WARNING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let last = guard
+            .get_or_insert_with(HashMap::new)
+            .entry(topic)
+            .or_insert((now, 0));
+        if last.1 > 0 && now.duration_since(last.0) < WARN_INTERVAL {
+            last.1 += 1;
+            return;
+        }
+        let held_back = last.1.saturating_sub(1);
+        *last = (now, 1);
+        held_back
+    };
+    if suppressed > 0 {
+        eprintln!("{PREFIX} warning: {message} ({suppressed} similar warnings held back)");
+    } else {
+        eprintln!("{PREFIX} warning: {message}");
+    }
+}
+
+/// Prints a message once per `flag`.
+pub(crate) fn error_once(flag: &AtomicBool, message: impl std::fmt::Display) {
+    if !flag.swap(true, Ordering::Relaxed) {
+        eprintln!("{PREFIX} error: {message}");
+    }
+}
+
+/// Prints an unconditional notice, for things the user must see once (e.g. where data goes).
+pub(crate) fn notice(message: impl std::fmt::Display) {
+    eprintln!("{PREFIX} {message}");
+}

@@ -1,0 +1,604 @@
+//! The legacy batch-ingestion API (DESIGN §3.2): scores always, observations when configured.
+//!
+//! Each event is serialized once, with a fresh envelope id, so a retry resends the very same
+//! bytes and the server can deduplicate it. A finished observation becomes a create event
+//! (identity, start, input) and an update event (end, output, level, usage) with the same body
+//! id, which also lets an observation carry up to twice the per-event limit without truncation.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::capture::CapturedValue;
+use crate::config::Config;
+use crate::diagnostics;
+use crate::ids::{ObservationId, TraceId};
+use crate::observation::{
+    GenerationDetails, Level, Observation, ObservationType, Score, ScoreValue, TraceAttributes,
+};
+use crate::timestamp::rfc3339;
+
+use super::queue::Counters;
+use super::transport::{Failure, Transport};
+
+pub(crate) const PATH: &str = "/api/public/ingestion";
+
+/// What the official SDKs send at most per request; the server accepts about 3.5 MB.
+pub(crate) const MAX_BATCH_BYTES: usize = 2_500_000;
+
+/// One serialized event, and the index of the record it belongs to.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    envelope_id: String,
+    kind: &'static str,
+    json: String,
+    pub(crate) owner: usize,
+}
+
+impl Event {
+    pub(crate) fn json(&self) -> &str {
+        &self.json
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, B> {
+    id: &'a str,
+    timestamp: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    body: B,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TraceBody<'a> {
+    id: TraceId,
+    timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    metadata: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<&'a CapturedValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<&'a CapturedValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    release: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<&'a str>,
+}
+
+/// The start side of an observation: who it is, where it sits, what went in.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody<'a> {
+    id: ObservationId,
+    trace_id: TraceId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_observation_id: Option<ObservationId>,
+    name: &'a str,
+    start_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<&'a CapturedValue>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    metadata: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_parameters: Option<&'a Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_version: Option<u32>,
+}
+
+/// The end side of an observation: what came out and how it went.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateBody<'a> {
+    id: ObservationId,
+    trace_id: TraceId,
+    end_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<&'a CapturedValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage_details: Option<&'a std::collections::BTreeMap<String, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost_details: Option<&'a std::collections::BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completion_start_time: Option<String>,
+}
+
+/// A point-in-time event has no update, so it carries everything at once.
+#[derive(Serialize)]
+struct PointBody<'a> {
+    #[serde(flatten)]
+    create: CreateBody<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<&'a CapturedValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none", rename = "statusMessage")]
+    status_message: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScoreBody<'a> {
+    id: &'a str,
+    trace_id: TraceId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observation_id: Option<ObservationId>,
+    name: &'a str,
+    value: Value,
+    data_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<&'a str>,
+}
+
+pub(crate) struct IngestionEncoder {
+    environment: Option<String>,
+    release: Option<String>,
+    public_key: Option<String>,
+}
+
+impl IngestionEncoder {
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            environment: config.environment().map(str::to_owned),
+            release: config.release().map(str::to_owned),
+            public_key: config.public_key().map(str::to_owned),
+        }
+    }
+
+    fn push<B: Serialize>(
+        out: &mut Vec<Event>,
+        owner: usize,
+        kind: &'static str,
+        time: SystemTime,
+        body: B,
+    ) {
+        let envelope_id = uuid::Uuid::new_v4().to_string();
+        let envelope = Envelope {
+            id: &envelope_id,
+            timestamp: rfc3339(time),
+            kind,
+            body,
+        };
+        match serde_json::to_string(&envelope) {
+            Ok(json) => out.push(Event {
+                envelope_id,
+                kind,
+                json,
+                owner,
+            }),
+            // Bodies hold only strings, numbers and already-serialized JSON.
+            Err(error) => {
+                diagnostics::warn("encode", format_args!("could not encode {kind}: {error}"))
+            }
+        }
+    }
+
+    /// The events for one finished observation: a trace upsert when it carries trace
+    /// attributes, then its create and update (or a single create for a point event).
+    pub(crate) fn observation(
+        &self,
+        observation: &Observation,
+        owner: usize,
+        out: &mut Vec<Event>,
+    ) {
+        if let Some(trace) = &observation.trace {
+            Self::push(
+                out,
+                owner,
+                "trace-create",
+                observation.end_time,
+                self.trace_body(observation, trace),
+            );
+        }
+        let generation = observation.generation.as_deref();
+        let mut metadata_with_type;
+        let mut metadata = &observation.metadata;
+        let (create_kind, update_kind) = match observation.kind {
+            ObservationType::Generation => ("generation-create", "generation-update"),
+            ObservationType::Event => ("event-create", ""),
+            ObservationType::Span => ("span-create", "span-update"),
+            // Older servers only know spans here; keep the type visible rather than lose it.
+            other => {
+                metadata_with_type = observation.metadata.clone();
+                metadata_with_type.insert("observation_type".into(), other.as_str().into());
+                metadata = &metadata_with_type;
+                ("span-create", "span-update")
+            }
+        };
+        let create = CreateBody {
+            id: observation.id,
+            trace_id: observation.trace_id,
+            parent_observation_id: observation.parent_id,
+            name: &observation.name,
+            start_time: rfc3339(observation.start_time),
+            input: observation.input.as_ref(),
+            metadata,
+            version: observation.version.as_deref(),
+            environment: self.environment.as_deref(),
+            model: generation.and_then(|g| g.model.as_deref()),
+            model_parameters: generation
+                .map(|g| &g.model_parameters)
+                .filter(|parameters| !parameters.is_empty()),
+            prompt_name: generation
+                .and_then(|g| g.prompt.as_ref())
+                .map(|p| p.name.as_str()),
+            prompt_version: generation
+                .and_then(|g| g.prompt.as_ref())
+                .map(|p| p.version),
+        };
+        let level = (observation.level != Level::Default).then(|| observation.level.as_str());
+        if update_kind.is_empty() {
+            let body = PointBody {
+                create,
+                output: observation.output.as_ref(),
+                level,
+                status_message: observation.status_message.as_deref(),
+            };
+            Self::push(out, owner, create_kind, observation.start_time, body);
+            return;
+        }
+        Self::push(out, owner, create_kind, observation.start_time, create);
+        let update = UpdateBody {
+            id: observation.id,
+            trace_id: observation.trace_id,
+            end_time: rfc3339(observation.end_time),
+            output: observation.output.as_ref(),
+            level,
+            status_message: observation.status_message.as_deref(),
+            usage_details: generation
+                .map(|g| &g.usage_details)
+                .filter(|u| !u.is_empty()),
+            cost_details: generation
+                .map(|g| &g.cost_details)
+                .filter(|c| !c.is_empty()),
+            completion_start_time: generation
+                .and_then(|g: &GenerationDetails| g.completion_start_time)
+                .map(rfc3339),
+        };
+        Self::push(out, owner, update_kind, observation.end_time, update);
+    }
+
+    fn trace_body<'a>(
+        &'a self,
+        observation: &Observation,
+        trace: &'a TraceAttributes,
+    ) -> TraceBody<'a> {
+        TraceBody {
+            id: observation.trace_id,
+            timestamp: rfc3339(observation.start_time),
+            name: trace.name.as_deref(),
+            user_id: trace.user_id.as_deref(),
+            session_id: trace.session_id.as_deref(),
+            tags: &trace.tags,
+            metadata: &trace.metadata,
+            input: trace.input.as_ref(),
+            output: trace.output.as_ref(),
+            public: trace.public,
+            release: trace.release.as_deref().or(self.release.as_deref()),
+            version: trace.version.as_deref(),
+            environment: self.environment.as_deref(),
+        }
+    }
+
+    pub(crate) fn score(&self, score: &Score, owner: usize, out: &mut Vec<Event>) {
+        let value = match &score.value {
+            ScoreValue::Numeric(number) => {
+                serde_json::Number::from_f64(*number).map_or(Value::Null, Value::Number)
+            }
+            ScoreValue::Categorical(label) => Value::String(label.clone()),
+            ScoreValue::Boolean(flag) => Value::from(u8::from(*flag)),
+        };
+        let body = ScoreBody {
+            id: &score.id,
+            trace_id: score.trace_id,
+            observation_id: score.observation_id,
+            name: &score.name,
+            value,
+            data_type: score.value.data_type(),
+            comment: score.comment.as_deref(),
+            config_id: score.config_id.as_deref(),
+            environment: self.environment.as_deref(),
+        };
+        Self::push(out, owner, "score-create", score.timestamp, body);
+    }
+
+    fn request_body(&self, events: &[Event]) -> Bytes {
+        let mut body =
+            String::with_capacity(events.iter().map(|e| e.json.len() + 1).sum::<usize>() + 200);
+        body.push_str("{\"batch\":[");
+        for (i, event) in events.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&event.json);
+        }
+        body.push_str("],\"metadata\":");
+        let metadata = serde_json::json!({
+            "batch_size": events.len(),
+            "sdk_name": "langfuse-observe",
+            "sdk_version": env!("CARGO_PKG_VERSION"),
+            "sdk_integration": "rust",
+            "public_key": self.public_key,
+        });
+        body.push_str(&metadata.to_string());
+        body.push('}');
+        Bytes::from(body)
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct BatchResponse {
+    #[serde(default)]
+    errors: Vec<EventError>,
+}
+
+#[derive(Deserialize)]
+struct EventError {
+    id: String,
+    status: u16,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+fn retryable(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
+/// Splits `events` into requests no larger than the limits, in order.
+fn batches(events: Vec<Event>, max_events: usize) -> Vec<Vec<Event>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for event in events {
+        if !current.is_empty()
+            && (current.len() >= max_events || bytes + event.json.len() > MAX_BATCH_BYTES)
+        {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += event.json.len() + 1;
+        current.push(event);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Sends `events` and returns, for each owner index below `owners`, whether it failed.
+///
+/// Per-event errors in a 207 answer are logged with the server's message; only events that
+/// failed with a retryable status are sent again, with their original envelope ids.
+pub(crate) async fn deliver(
+    encoder: &IngestionEncoder,
+    transport: &Transport,
+    counters: &Counters,
+    gzip: bool,
+    max_events: usize,
+    events: Vec<Event>,
+    owners: usize,
+) -> Vec<bool> {
+    let mut failed = vec![false; owners];
+    let mut work: Vec<(Vec<Event>, u32)> = batches(events, max_events)
+        .into_iter()
+        .rev()
+        .map(|batch| (batch, 0))
+        .collect();
+    while let Some((batch, round)) = work.pop() {
+        let payload = super::payload(
+            encoder.request_body(&batch),
+            "application/json",
+            gzip,
+            batch.len(),
+        );
+        match transport.post(PATH, &payload, counters).await {
+            Ok((_, body)) => {
+                let response: BatchResponse = serde_json::from_slice(&body).unwrap_or_default();
+                let errors: HashMap<&str, &EventError> =
+                    response.errors.iter().map(|e| (e.id.as_str(), e)).collect();
+                let mut again = Vec::new();
+                for event in batch {
+                    let Some(error) = errors.get(event.envelope_id.as_str()) else {
+                        continue;
+                    };
+                    if retryable(error.status) && round < transport.max_retries() {
+                        again.push(event);
+                        continue;
+                    }
+                    failed[event.owner] = true;
+                    diagnostics::warn(
+                        "event-rejected",
+                        format_args!(
+                            "Langfuse rejected a {} event (HTTP {}): {}",
+                            event.kind,
+                            error.status,
+                            error_text(error)
+                        ),
+                    );
+                }
+                if !again.is_empty() {
+                    Counters::add(&counters.retried, again.len());
+                    tokio::time::sleep(transport.backoff_delay(round)).await;
+                    work.push((again, round + 1));
+                }
+            }
+            Err(Failure::TooLarge) if batch.len() > 1 => {
+                let mut first = batch;
+                let second = first.split_off(first.len() / 2);
+                work.push((second, round));
+                work.push((first, round));
+            }
+            Err(failure) => {
+                if !matches!(failure, Failure::Unauthorized(_)) {
+                    diagnostics::warn(
+                        "ingestion-failed",
+                        format_args!(
+                            "{} ingestion events could not be delivered: {}",
+                            batch.len(),
+                            failure.describe()
+                        ),
+                    );
+                }
+                for event in batch {
+                    failed[event.owner] = true;
+                }
+            }
+        }
+    }
+    failed
+}
+
+fn error_text(error: &EventError) -> String {
+    let message = error.message.as_deref().unwrap_or("no message");
+    match &error.error {
+        Some(Value::String(detail)) => format!("{message}: {detail}"),
+        Some(detail) if !detail.is_null() => format!("{message}: {detail}"),
+        _ => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::{PromptRef, ScoreValue};
+    use std::sync::Arc;
+
+    fn encoder() -> IngestionEncoder {
+        IngestionEncoder {
+            environment: Some("test".into()),
+            release: Some("r1".into()),
+            public_key: None,
+        }
+    }
+
+    fn parse(event: &Event) -> Value {
+        serde_json::from_str(&event.json).unwrap()
+    }
+
+    #[test]
+    fn an_observation_becomes_create_and_update_with_one_body_id() {
+        let mut obs = Observation::new(TraceId::random(), ObservationId::random(), "llm");
+        obs.kind = ObservationType::Generation;
+        obs.input = Some(CapturedValue::text("hi"));
+        obs.output = Some(CapturedValue::json(&serde_json::json!({"a": 1})));
+        obs.level = Level::Error;
+        obs.status_message = Some("boom".into());
+        let mut generation = GenerationDetails::default();
+        generation.model = Some("gpt".into());
+        generation.usage_details.insert("input".into(), 3);
+        generation.prompt = Some(PromptRef {
+            name: "p".into(),
+            version: 2,
+        });
+        obs.generation = Some(Box::new(generation));
+        obs.trace = Some(Arc::new(TraceAttributes {
+            session_id: Some("s".into()),
+            ..TraceAttributes::default()
+        }));
+        let mut events = Vec::new();
+        encoder().observation(&obs, 0, &mut events);
+        let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            ["trace-create", "generation-create", "generation-update"]
+        );
+        let [trace, create, update] = [parse(&events[0]), parse(&events[1]), parse(&events[2])];
+        assert_eq!(trace["body"]["sessionId"], "s");
+        assert_eq!(trace["body"]["release"], "r1");
+        assert_eq!(create["body"]["id"], update["body"]["id"]);
+        assert_ne!(
+            create["id"], update["id"],
+            "each event has its own envelope id"
+        );
+        assert_eq!(create["body"]["input"], "hi");
+        assert_eq!(create["body"]["promptVersion"], 2);
+        assert_eq!(create["body"]["environment"], "test");
+        assert_eq!(update["body"]["output"]["a"], 1);
+        assert_eq!(update["body"]["level"], "ERROR");
+        assert_eq!(update["body"]["usageDetails"]["input"], 3);
+    }
+
+    #[test]
+    fn other_types_travel_as_spans_that_keep_their_type() {
+        let mut obs = Observation::new(TraceId::random(), ObservationId::random(), "search");
+        obs.kind = ObservationType::Tool;
+        let mut events = Vec::new();
+        encoder().observation(&obs, 0, &mut events);
+        assert_eq!(events[0].kind, "span-create");
+        assert_eq!(
+            parse(&events[0])["body"]["metadata"]["observation_type"],
+            "tool"
+        );
+    }
+
+    #[test]
+    fn scores_carry_their_data_type() {
+        let trace = TraceId::random();
+        let mut events = Vec::new();
+        for value in [
+            ScoreValue::Numeric(0.5),
+            ScoreValue::Categorical("good".into()),
+            ScoreValue::Boolean(true),
+        ] {
+            encoder().score(&Score::new(trace, "q", value), 0, &mut events);
+        }
+        let bodies: Vec<Value> = events.iter().map(|e| parse(e)["body"].clone()).collect();
+        assert_eq!(bodies[0]["value"], 0.5);
+        assert_eq!(bodies[0]["dataType"], "NUMERIC");
+        assert_eq!(bodies[1]["value"], "good");
+        assert_eq!(bodies[1]["dataType"], "CATEGORICAL");
+        assert_eq!(bodies[2]["value"], 1);
+        assert_eq!(bodies[2]["dataType"], "BOOLEAN");
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let event = |n: usize| Event {
+            envelope_id: String::new(),
+            kind: "span-create",
+            json: "x".repeat(n),
+            owner: 0,
+        };
+        let sizes: Vec<usize> = batches((0..5).map(|_| event(10)).collect(), 2)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        let big = batches((0..3).map(|_| event(MAX_BATCH_BYTES / 2)).collect(), 100);
+        assert_eq!(big.len(), 3);
+    }
+}

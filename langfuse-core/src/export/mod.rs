@@ -1,0 +1,358 @@
+//! Delivery of finished observations and scores to Langfuse, or to the console.
+//!
+//! Recording never blocks: a record goes into a bounded queue (count and bytes) and a worker
+//! thread with its own runtime batches, encodes and sends it. Every record ends up counted in
+//! [`Stats`] as exported, failed or dropped; none disappears silently.
+
+mod console;
+mod ingestion;
+mod otlp;
+mod queue;
+mod transport;
+mod worker;
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::Config;
+use crate::diagnostics;
+use crate::observation::{Observation, Score};
+
+use queue::{Item, Queue};
+use worker::{Control, Reply, Worker};
+
+/// The largest record sent in one event, as in the official SDKs; larger records have their
+/// input, output and metadata cut, largest first, with a visible marker.
+pub const MAX_EVENT_BYTES: usize = 1_000_000;
+
+/// Why the exporter could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The operating system refused to start the worker thread.
+    #[error("could not start the export worker thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// The HTTP client could not be built (for example, no TLS roots).
+    #[error("could not build the HTTP client for Langfuse: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Counts of everything handed to the exporter.
+///
+/// Each record handed over is counted in `enqueued` and then in exactly one of `exported`,
+/// `failed` or `dropped`, or is still [`pending`](Stats::pending).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records handed to the exporter, accepted or not.
+    pub enqueued: u64,
+    /// Records the server acknowledged (or the console wrote).
+    pub exported: u64,
+    /// Records the server rejected, or that failed after every retry.
+    pub failed: u64,
+    /// Records refused because the queue was full or closed, or abandoned at a shutdown deadline.
+    pub dropped: u64,
+    /// Records sent again after a retryable failure (a record retried twice counts twice).
+    pub retried: u64,
+    /// Estimated bytes of the records held now, waiting or in flight; bounded by
+    /// `max_queue_bytes`.
+    pub pending_bytes: u64,
+}
+
+impl Stats {
+    fn read(queue: &Queue) -> Self {
+        let counters = &queue.counters;
+        // Settled counts first: an item is enqueued before it settles, so `pending` never
+        // goes below zero even while the worker is busy.
+        let exported = counters.exported.load(Ordering::Acquire);
+        let failed = counters.failed.load(Ordering::Acquire);
+        let dropped = counters.dropped.load(Ordering::Acquire);
+        let retried = counters.retried.load(Ordering::Acquire);
+        let enqueued = counters.enqueued.load(Ordering::Acquire);
+        let pending_bytes = queue.held_bytes() as u64;
+        Self {
+            enqueued,
+            exported,
+            failed,
+            dropped,
+            retried,
+            pending_bytes,
+        }
+    }
+
+    /// Records not yet exported, failed or dropped.
+    pub fn pending(&self) -> u64 {
+        self.enqueued
+            .saturating_sub(self.exported + self.failed + self.dropped)
+    }
+}
+
+/// What a flush or shutdown achieved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FlushReport {
+    /// Records exported while the flush ran.
+    pub exported: u64,
+    /// Records that failed while the flush ran.
+    pub failed: u64,
+    /// Records dropped while the flush ran.
+    pub dropped: u64,
+    /// Records handed over before the flush that were still not settled at its end.
+    pub pending: u64,
+    /// Whether everything handed over before the flush was settled in time.
+    pub completed: bool,
+}
+
+struct Shared {
+    queue: Arc<Queue>,
+    control: UnboundedSender<Control>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A handle to one export pipeline: a queue and the worker thread that drains it.
+///
+/// Cloning is cheap and shares the pipeline. Most programs use the global one set up by
+/// [`init`](crate::init); separate instances serve tests and programs that need two
+/// destinations.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use langfuse_observe_core::config::Config;
+/// use langfuse_observe_core::export::Exporter;
+/// use langfuse_observe_core::ids::{ObservationId, TraceId};
+/// use langfuse_observe_core::observation::Observation;
+///
+/// let config = Config::builder().keys("pk-lf-…", "sk-lf-…").build()?;
+/// let exporter = Exporter::start(&config)?;
+/// exporter.record(Observation::new(TraceId::random(), ObservationId::random(), "job"));
+/// let report = exporter.flush_blocking(Duration::from_secs(5));
+/// assert!(report.completed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Exporter {
+    shared: Option<Arc<Shared>>,
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter")
+            .field("enabled", &self.shared.is_some())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Exporter {
+    /// Starts the worker thread for `config`. With tracing disabled, returns an exporter that
+    /// accepts nothing and starts no thread.
+    pub fn start(config: &Config) -> Result<Self, ExportError> {
+        diagnostics::set_debug(config.debug());
+        if !config.enabled() {
+            return Ok(Self::disabled());
+        }
+        let queue = Arc::new(Queue::new(
+            config.max_queue_items(),
+            config.max_queue_bytes(),
+            config.flush_at(),
+        ));
+        let (control, inbox) = tokio::sync::mpsc::unbounded_channel();
+        let worker = Worker::new(config, Arc::clone(&queue), inbox).map_err(ExportError::Client)?;
+        let handle = worker.spawn().map_err(ExportError::Spawn)?;
+        diagnostics::debug(format_args!(
+            "exporter started: {:?} to {}",
+            config.exporter(),
+            config.base_url()
+        ));
+        Ok(Self {
+            shared: Some(Arc::new(Shared {
+                queue,
+                control,
+                worker: Mutex::new(Some(handle)),
+            })),
+        })
+    }
+
+    /// An exporter that accepts nothing: what `LANGFUSE_TRACING_ENABLED=false` gives.
+    pub fn disabled() -> Self {
+        Self { shared: None }
+    }
+
+    /// Whether records are accepted at all.
+    pub fn is_enabled(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Hands a finished observation to the exporter without waiting. Returns false when it
+    /// was not accepted (queue full or shut down, counted as dropped; or tracing disabled).
+    pub fn record(&self, mut observation: Observation) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let mut size = observation.estimated_size();
+        if size > MAX_EVENT_BYTES {
+            observation.truncate_to(MAX_EVENT_BYTES);
+            size = observation.estimated_size();
+            diagnostics::warn(
+                "truncated",
+                format_args!(
+                    "observation {:?} exceeded {MAX_EVENT_BYTES} bytes; its largest fields were \
+                     truncated with a marker",
+                    observation.name
+                ),
+            );
+        }
+        shared
+            .queue
+            .push(Item::Observation(Box::new(observation)), size)
+    }
+
+    /// Hands a score to the exporter without waiting; see [`record`](Self::record).
+    pub fn score(&self, score: Score) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let item = Item::Score(Box::new(score));
+        let size = item.estimated_size();
+        shared.queue.push(item, size)
+    }
+
+    /// Current counts.
+    pub fn stats(&self) -> Stats {
+        self.shared
+            .as_ref()
+            .map_or_else(Stats::default, |shared| Stats::read(&shared.queue))
+    }
+
+    fn request(&self, timeout: Duration, reply: Reply, shutdown: bool) -> Result<(), Stats> {
+        let Some(shared) = &self.shared else {
+            return Err(Stats::default());
+        };
+        let before = self.stats();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let message = if shutdown {
+            Control::Shutdown {
+                deadline,
+                before,
+                reply,
+            }
+        } else {
+            let target = shared.queue.last_seq();
+            Control::Flush {
+                target,
+                deadline,
+                before,
+                reply,
+            }
+        };
+        shared.control.send(message).map_err(|_| before)
+    }
+
+    /// Waits until everything recorded before the call is exported or has failed, or until
+    /// `timeout` has passed. Does not need a Tokio timer in the caller's runtime.
+    pub async fn flush(&self, timeout: Duration) -> FlushReport {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        match self.request(timeout, Reply::Async(sender), false) {
+            Ok(()) => receiver.await.unwrap_or_else(|_| self.unanswered()),
+            Err(stats) => Self::unreachable(stats),
+        }
+    }
+
+    /// Blocks the calling thread until everything recorded before the call is exported or has
+    /// failed, or until `timeout` has passed. Safe to call from any thread, also inside a
+    /// runtime (it blocks that thread).
+    pub fn flush_blocking(&self, timeout: Duration) -> FlushReport {
+        self.blocking(timeout, false)
+    }
+
+    /// Delivers what is held within `timeout`, drops the rest, and stops the worker. Later
+    /// records are refused and counted as dropped.
+    pub async fn shutdown(&self, timeout: Duration) -> FlushReport {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        match self.request(timeout, Reply::Async(sender), true) {
+            Ok(()) => receiver.await.unwrap_or_else(|_| self.unanswered()),
+            Err(stats) => Self::unreachable(stats),
+        }
+    }
+
+    /// Blocking form of [`shutdown`](Self::shutdown); also waits for the worker thread to end.
+    pub fn shutdown_blocking(&self, timeout: Duration) -> FlushReport {
+        let report = self.blocking(timeout, true);
+        let handle = self.shared.as_ref().and_then(|shared| {
+            shared
+                .worker
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take()
+        });
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                diagnostics::warn("worker", "the export worker thread panicked");
+            }
+        }
+        report
+    }
+
+    fn blocking(&self, timeout: Duration, shutdown: bool) -> FlushReport {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        match self.request(timeout, Reply::Blocking(sender), shutdown) {
+            // The worker answers by the deadline; the margin covers a worker that died.
+            Ok(()) => receiver
+                .recv_timeout(timeout + Duration::from_secs(1))
+                .unwrap_or_else(|_| self.unanswered()),
+            Err(stats) => Self::unreachable(stats),
+        }
+    }
+
+    fn unanswered(&self) -> FlushReport {
+        Self::unreachable(self.stats())
+    }
+
+    fn unreachable(stats: Stats) -> FlushReport {
+        FlushReport {
+            pending: stats.pending(),
+            completed: stats.pending() == 0,
+            ..FlushReport::default()
+        }
+    }
+}
+
+/// Wraps an encoded body, gzipped when asked (fast level: the payloads compress well anyway).
+fn payload(
+    body: Bytes,
+    content_type: &'static str,
+    gzip: bool,
+    records: usize,
+) -> transport::Payload {
+    if !gzip {
+        return transport::Payload {
+            body,
+            content_type,
+            gzip,
+            records,
+        };
+    }
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
+    match encoder.write_all(&body).and_then(|()| encoder.finish()) {
+        Ok(compressed) => transport::Payload {
+            body: Bytes::from(compressed),
+            content_type,
+            gzip,
+            records,
+        },
+        Err(_) => transport::Payload {
+            body,
+            content_type,
+            gzip: false,
+            records,
+        },
+    }
+}

@@ -1,0 +1,496 @@
+//! The export worker: its own OS thread and single-threaded runtime, so it keeps delivering
+//! after the program's runtime is gone. It wakes when a batch is full, on its interval, or on
+//! a flush, and answers every flush by its deadline even while a send is still retrying.
+
+use std::cell::Cell;
+use std::io::Write;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
+
+use crate::config::{Config, ExporterKind};
+use crate::diagnostics;
+
+use super::console::Console;
+use super::ingestion::{self, IngestionEncoder};
+use super::otlp::{self, OtlpEncoder};
+use super::queue::{Counters, Entry, Item, Queue};
+use super::transport::{Failure, Transport};
+use super::{FlushReport, Stats};
+
+/// Where a flush or shutdown answer goes: an awaiting task or a blocked thread.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Async(tokio::sync::oneshot::Sender<FlushReport>),
+    Blocking(std::sync::mpsc::Sender<FlushReport>),
+}
+
+impl Reply {
+    fn send(self, report: FlushReport) {
+        // The asker may have given up waiting; that is not an error.
+        match self {
+            Self::Async(sender) => drop(sender.send(report)),
+            Self::Blocking(sender) => drop(sender.send(report)),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Answer once every item up to `target` is settled, or at `deadline`.
+    Flush {
+        target: u64,
+        deadline: Instant,
+        before: Stats,
+        reply: Reply,
+    },
+    /// Refuse new items, deliver what is held until `deadline`, drop the rest, stop.
+    Shutdown {
+        deadline: Instant,
+        before: Stats,
+        reply: Reply,
+    },
+}
+
+struct Waiter {
+    target: u64,
+    deadline: Instant,
+    before: Stats,
+    reply: Reply,
+}
+
+/// Flush and shutdown requests, and how far delivery has got.
+struct Inbox {
+    control: UnboundedReceiver<Control>,
+    open: bool,
+    waiters: Vec<Waiter>,
+    shutdown: Option<Waiter>,
+    /// Every item with a sequence number up to this one is settled.
+    settled_seq: u64,
+    default_deadline: Duration,
+}
+
+impl Inbox {
+    fn accept(&mut self, message: Option<Control>, queue: &Queue) {
+        match message {
+            Some(Control::Flush {
+                target,
+                deadline,
+                before,
+                reply,
+            }) => {
+                self.waiters.push(Waiter {
+                    target,
+                    deadline,
+                    before,
+                    reply,
+                });
+            }
+            Some(Control::Shutdown {
+                deadline,
+                before,
+                reply,
+            }) => {
+                queue.close();
+                self.shutdown = Some(Waiter {
+                    target: u64::MAX,
+                    deadline,
+                    before,
+                    reply,
+                });
+            }
+            None => {
+                // Every handle is gone: deliver what is held, then stop.
+                self.open = false;
+                queue.close();
+                if self.shutdown.is_none() {
+                    let (reply, _) = std::sync::mpsc::channel();
+                    self.shutdown = Some(Waiter {
+                        target: u64::MAX,
+                        deadline: Instant::now() + self.default_deadline,
+                        before: Stats::default(),
+                        reply: Reply::Blocking(reply),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Option<Control> {
+        if self.open {
+            self.control.recv().await
+        } else {
+            std::future::pending().await
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.waiters
+            .iter()
+            .chain(&self.shutdown)
+            .map(|w| w.deadline)
+            .min()
+    }
+
+    /// Answers the flushes that are done or out of time.
+    fn answer(&mut self, queue: &Queue) {
+        let now = Instant::now();
+        let settled = self.settled_seq;
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let waiter = &self.waiters[i];
+            if waiter.target <= settled || waiter.deadline <= now {
+                let waiter = self.waiters.swap_remove(i);
+                let report = report(&waiter, queue, settled);
+                waiter.reply.send(report);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn shutdown_due(&self) -> bool {
+        self.shutdown
+            .as_ref()
+            .is_some_and(|w| w.deadline <= Instant::now())
+    }
+}
+
+fn report(waiter: &Waiter, queue: &Queue, settled_seq: u64) -> FlushReport {
+    let now = Stats::read(queue);
+    let pending = if waiter.target == u64::MAX {
+        now.pending()
+    } else {
+        waiter.target.saturating_sub(settled_seq)
+    };
+    FlushReport {
+        exported: now.exported - waiter.before.exported,
+        failed: now.failed - waiter.before.failed,
+        dropped: now.dropped - waiter.before.dropped,
+        pending,
+        completed: pending == 0,
+    }
+}
+
+enum Mode {
+    Otlp,
+    Ingestion,
+    Console(Box<Console>),
+}
+
+/// Turns entries into requests (or console lines) and counts every item's fate.
+struct Delivery {
+    mode: Mode,
+    transport: Transport,
+    otlp: OtlpEncoder,
+    ingestion: IngestionEncoder,
+    gzip: bool,
+    max_batch: usize,
+}
+
+impl Delivery {
+    async fn deliver(&mut self, entries: Vec<Entry>, counters: &Counters, settled: &Cell<usize>) {
+        let settle = |exported: usize, failed: usize| {
+            Counters::add(&counters.exported, exported);
+            Counters::add(&counters.failed, failed);
+            settled.set(settled.get() + exported + failed);
+        };
+        let mut observations = Vec::with_capacity(entries.len());
+        let mut scores = Vec::new();
+        for entry in entries {
+            match entry.item {
+                Item::Observation(observation) => observations.push(*observation),
+                Item::Score(score) => scores.push(*score),
+            }
+        }
+        match &mut self.mode {
+            Mode::Console(console) => {
+                let total = observations.len() + scores.len();
+                let mut written = 0;
+                for observation in observations {
+                    written += usize::from(console.observation(observation));
+                }
+                for score in &scores {
+                    written += usize::from(console.score(score));
+                }
+                settle(written, total - written);
+            }
+            Mode::Otlp => {
+                self.deliver_otlp(observations, counters, &settle).await;
+                let mut events = Vec::new();
+                for (owner, score) in scores.iter().enumerate() {
+                    self.ingestion.score(score, owner, &mut events);
+                }
+                self.deliver_events(events, scores.len(), counters, &settle)
+                    .await;
+            }
+            Mode::Ingestion => {
+                let mut events = Vec::new();
+                for (owner, observation) in observations.iter().enumerate() {
+                    self.ingestion.observation(observation, owner, &mut events);
+                }
+                let offset = observations.len();
+                for (owner, score) in scores.iter().enumerate() {
+                    self.ingestion.score(score, offset + owner, &mut events);
+                }
+                self.deliver_events(events, offset + scores.len(), counters, &settle)
+                    .await;
+            }
+        }
+    }
+
+    async fn deliver_events(
+        &self,
+        events: Vec<ingestion::Event>,
+        owners: usize,
+        counters: &Counters,
+        settle: &impl Fn(usize, usize),
+    ) {
+        if owners == 0 {
+            return;
+        }
+        let failed = ingestion::deliver(
+            &self.ingestion,
+            &self.transport,
+            counters,
+            self.gzip,
+            self.max_batch,
+            events,
+            owners,
+        )
+        .await;
+        let failures = failed.iter().filter(|f| **f).count();
+        settle(owners - failures, failures);
+    }
+
+    async fn deliver_otlp(
+        &self,
+        observations: Vec<crate::observation::Observation>,
+        counters: &Counters,
+        settle: &impl Fn(usize, usize),
+    ) {
+        let mut work: Vec<&[crate::observation::Observation]> = Vec::new();
+        let mut rest = observations.as_slice();
+        while !rest.is_empty() {
+            let mut end = 0;
+            let mut bytes = 0;
+            while end < rest.len()
+                && end < self.max_batch
+                && (end == 0 || bytes < ingestion::MAX_BATCH_BYTES)
+            {
+                bytes += rest[end].estimated_size();
+                end += 1;
+            }
+            let (batch, tail) = rest.split_at(end);
+            work.push(batch);
+            rest = tail;
+        }
+        work.reverse();
+        while let Some(batch) = work.pop() {
+            let body = self.otlp.encode(batch.iter());
+            let payload = super::payload(
+                Bytes::from(body),
+                "application/x-protobuf",
+                self.gzip,
+                batch.len(),
+            );
+            match self.transport.post(otlp::PATH, &payload, counters).await {
+                Ok(_) => settle(batch.len(), 0),
+                Err(Failure::TooLarge) if batch.len() > 1 => {
+                    let (first, second) = batch.split_at(batch.len() / 2);
+                    work.push(second);
+                    work.push(first);
+                }
+                Err(failure) => {
+                    match &failure {
+                        Failure::Unauthorized(_) => {}
+                        Failure::Rejected(status, _) if status.as_u16() == 404 => {
+                            diagnostics::warn(
+                                "otlp-404",
+                                format_args!(
+                                    "{} answered 404: this Langfuse server has no OTLP endpoint \
+                                 (it is older than v3). Set LANGFUSE_EXPORTER=ingestion to use \
+                                 the batch-ingestion API instead.",
+                                    self.transport.url(otlp::PATH)
+                                ),
+                            )
+                        }
+                        _ => diagnostics::warn(
+                            "otlp-failed",
+                            format_args!(
+                                "{} observations could not be delivered: {}",
+                                batch.len(),
+                                failure.describe()
+                            ),
+                        ),
+                    }
+                    settle(0, batch.len());
+                }
+            }
+        }
+    }
+
+    fn flush_console(&mut self) {
+        if let Mode::Console(console) = &mut self.mode {
+            console.flush();
+        }
+    }
+}
+
+pub(crate) struct Worker {
+    queue: Arc<Queue>,
+    delivery: Delivery,
+    inbox: Inbox,
+    interval: Duration,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        config: &Config,
+        queue: Arc<Queue>,
+        control: UnboundedReceiver<Control>,
+    ) -> Result<Self, reqwest::Error> {
+        let mode = match config.exporter() {
+            ExporterKind::Otlp => Mode::Otlp,
+            ExporterKind::Ingestion => Mode::Ingestion,
+            ExporterKind::Console => Mode::Console(Box::new(Console::new(config))),
+        };
+        Ok(Self {
+            queue,
+            delivery: Delivery {
+                mode,
+                transport: Transport::new(config)?,
+                otlp: OtlpEncoder::new(config),
+                ingestion: IngestionEncoder::new(config),
+                gzip: config.gzip(),
+                max_batch: config.flush_at(),
+            },
+            inbox: Inbox {
+                control,
+                open: true,
+                waiters: Vec::new(),
+                shutdown: None,
+                settled_seq: 0,
+                default_deadline: config.flush_timeout(),
+            },
+            interval: config.flush_interval(),
+        })
+    }
+
+    pub(crate) fn spawn(self) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("langfuse-export".to_owned())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(self.run()),
+                    Err(error) => diagnostics::warn(
+                        "runtime",
+                        format_args!("the export worker could not start a runtime: {error}"),
+                    ),
+                }
+            })
+    }
+
+    async fn run(mut self) {
+        loop {
+            if self.inbox.shutdown.is_none() {
+                let deadline = self.inbox.next_deadline();
+                tokio::select! {
+                    message = self.inbox.next() => self.inbox.accept(message, &self.queue),
+                    () = self.queue.wake.notified() => {}
+                    () = tokio::time::sleep(self.interval) => {}
+                    () = sleep_until(deadline) => {}
+                }
+            }
+            self.drain().await;
+            let flush_wanted = !self.inbox.waiters.is_empty() || self.inbox.shutdown.is_some();
+            if flush_wanted {
+                self.delivery.flush_console();
+            }
+            self.inbox.answer(&self.queue);
+            // A drain cut short has already passed the shutdown deadline.
+            if let Some(shutdown) = self.inbox.shutdown.take() {
+                self.stop(shutdown);
+                return;
+            }
+        }
+    }
+
+    /// Delivers everything queued, unless a shutdown deadline cuts it short.
+    async fn drain(&mut self) {
+        loop {
+            let entries = self.queue.take();
+            let Some(last) = entries.last().map(|entry| entry.seq) else {
+                return;
+            };
+            let count = entries.len();
+            let bytes: usize = entries.iter().map(|entry| entry.size).sum();
+            let settled = Cell::new(0);
+            let work = self
+                .delivery
+                .deliver(entries, &self.queue.counters, &settled);
+            tokio::pin!(work);
+            let completed = loop {
+                let deadline = self.inbox.next_deadline();
+                tokio::select! {
+                    () = &mut work => break true,
+                    message = self.inbox.next() => self.inbox.accept(message, &self.queue),
+                    () = sleep_until(deadline) => {
+                        self.inbox.answer(&self.queue);
+                        if self.inbox.shutdown_due() {
+                            break false;
+                        }
+                    }
+                }
+            };
+            if !completed {
+                Counters::add(&self.queue.counters.dropped, count - settled.get());
+            }
+            self.queue.release(count, bytes);
+            self.inbox.settled_seq = last;
+            self.inbox.answer(&self.queue);
+            if !completed {
+                return;
+            }
+        }
+    }
+
+    fn stop(&mut self, shutdown: Waiter) {
+        let abandoned = self.queue.take();
+        if !abandoned.is_empty() {
+            let bytes = abandoned.iter().map(|entry| entry.size).sum();
+            Counters::add(&self.queue.counters.dropped, abandoned.len());
+            self.queue.release(abandoned.len(), bytes);
+            diagnostics::warn(
+                "shutdown",
+                format_args!(
+                    "shutdown deadline reached: dropped {} records that were not delivered",
+                    abandoned.len()
+                ),
+            );
+        }
+        self.delivery.flush_console();
+        let _ = std::io::stderr().flush();
+        self.inbox.settled_seq = self.queue.last_seq();
+        for waiter in self.inbox.waiters.drain(..) {
+            let report = report(&waiter, &self.queue, self.inbox.settled_seq);
+            waiter.reply.send(report);
+        }
+        let report = report(&shutdown, &self.queue, self.inbox.settled_seq);
+        shutdown.reply.send(report);
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,22 @@
+//! Runtime of `langfuse-observe`: configuration, ids, recorded values, and the exporter that
+//! delivers observations to Langfuse.
+//!
+//! Most programs use this crate through the `langfuse-observe` facade. The pieces are usable
+//! on their own too: build a [`Config`](config::Config), start an
+//! [`Exporter`](export::Exporter), and hand it finished
+//! [`Observation`](observation::Observation)s.
+
+pub mod capture;
+pub mod config;
+mod diagnostics;
+pub mod export;
+mod global;
+pub mod ids;
+pub mod observation;
+#[cfg(feature = "test-server")]
+pub mod testing;
+mod timestamp;
+
+pub use global::{
+    exporter, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
+};
