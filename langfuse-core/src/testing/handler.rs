@@ -8,6 +8,8 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use flate2::read::GzDecoder;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -21,11 +23,10 @@ use prost::Message;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use super::encoding::base64_encode;
 use super::faults::{Faults, Outcome, Route};
 use super::ingestion::{self, Batch, Effect};
 use super::model::{RecordedRequest, Store};
-use super::{otlp, otlp_json};
+use super::otlp;
 
 pub(crate) const OTLP_PATH: &str = "/api/public/otel/v1/traces";
 pub(crate) const INGESTION_PATH: &str = "/api/public/ingestion";
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     project_name: String,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// See [`TestServerBuilder::build_model`](super::TestServerBuilder::build_model).
+    pub(crate) build_model: bool,
 }
 
 impl Shared {
@@ -63,6 +66,7 @@ impl Shared {
             project_name,
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
+            build_model: true,
         }
     }
 
@@ -129,7 +133,7 @@ impl Shared {
 pub(crate) fn basic_authorization(public_key: &str, secret_key: &str) -> String {
     format!(
         "Basic {}",
-        base64_encode(format!("{public_key}:{secret_key}").as_bytes())
+        BASE64.encode(format!("{public_key}:{secret_key}"))
     )
 }
 
@@ -207,7 +211,7 @@ pub(crate) async fn handle(
 
     let payload = decode_payload(route, &parts.headers, &body);
     if let Ok(payload) = &payload {
-        describe_payload(&mut record, payload);
+        describe_payload(&mut record, payload, shared.build_model);
     }
 
     let decision = shared.faults().decide(route, body.len());
@@ -299,8 +303,9 @@ fn new_record(parts: &Parts, body_bytes: usize) -> RecordedRequest {
     }
 }
 
-fn describe_payload(record: &mut RecordedRequest, payload: &Payload) {
+fn describe_payload(record: &mut RecordedRequest, payload: &Payload, build_model: bool) {
     match payload {
+        Payload::Otlp { .. } if !build_model => {}
         Payload::Otlp { request, .. } => record.span_ids = otlp::span_ids(request),
         Payload::Ingestion(batch) => {
             record.envelope_ids = batch.events.iter().filter_map(|e| e.id.clone()).collect();
@@ -373,7 +378,7 @@ fn decode_payload(route: Route, headers: &HeaderMap, body: &[u8]) -> Result<Payl
             };
             let body = decompress(headers, body)?;
             let request = if json {
-                otlp_json::decode(&body)
+                otlp::decode_json(&body)
             } else {
                 otlp::decode_protobuf(&body)
             }
@@ -398,7 +403,11 @@ fn apply_otlp(
     request: &ExportTraceServiceRequest,
     json: bool,
 ) -> HttpResponse {
-    let patches = otlp::to_patches(request);
+    let patches = if shared.build_model {
+        otlp::to_patches(request)
+    } else {
+        Vec::new()
+    };
     let response = if json {
         json_response(200, &json!({}))
     } else {

@@ -63,13 +63,11 @@
 //! # }
 //! ```
 
-mod encoding;
 mod faults;
 mod handler;
 mod ingestion;
 mod model;
 mod otlp;
-mod otlp_json;
 mod rfc3339;
 mod server;
 

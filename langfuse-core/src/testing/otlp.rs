@@ -10,9 +10,9 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::{Map, Value};
 
-use super::encoding::hex_encode;
 use super::model::{ObservationPatch, TracePatch};
 use super::rfc3339;
+use crate::ids::{ObservationId, TraceId};
 
 const OBSERVATION_METADATA: &str = "langfuse.observation.metadata";
 const TRACE_METADATA: &str = "langfuse.trace.metadata";
@@ -23,10 +23,36 @@ pub(crate) fn decode_protobuf(body: &[u8]) -> Result<ExportTraceServiceRequest, 
     ExportTraceServiceRequest::decode(body).map_err(|e| format!("invalid OTLP protobuf: {e}"))
 }
 
+/// OTLP/JSON, through the proto crate's serde support (hex ids, 64-bit integers as strings or
+/// numbers, enums as integers, `bytesValue` in base64).
+pub(crate) fn decode_json(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
+    serde_json::from_slice::<ExportTraceServiceRequest>(body)
+        .map_err(|e| format!("invalid OTLP/JSON: {e}"))
+}
+
+/// A trace id the way Langfuse shows it. Bytes that are not a valid id (wrong length, all zero)
+/// are still shown as hex, so a test can see what was sent.
+fn trace_id_text(bytes: &[u8]) -> String {
+    bytes
+        .try_into()
+        .ok()
+        .and_then(|array| TraceId::from_bytes(array).ok())
+        .map_or_else(|| const_hex::encode(bytes), |id| id.to_string())
+}
+
+/// A span id the way Langfuse shows it as an observation id; see [`trace_id_text`].
+fn observation_id_text(bytes: &[u8]) -> String {
+    bytes
+        .try_into()
+        .ok()
+        .and_then(|array| ObservationId::from_bytes(array).ok())
+        .map_or_else(|| const_hex::encode(bytes), |id| id.to_string())
+}
+
 /// Span ids of a request in the order they were sent, for [`RecordedRequest`](super::RecordedRequest).
 pub(crate) fn span_ids(request: &ExportTraceServiceRequest) -> Vec<String> {
     all_spans(request)
-        .map(|(_, span)| hex_encode(&span.span_id))
+        .map(|(_, span)| observation_id_text(&span.span_id))
         .collect()
 }
 
@@ -158,7 +184,7 @@ fn any_value_to_json(value: &AnyValue) -> Value {
                 })
                 .collect(),
         ),
-        Some(any_value::Value::BytesValue(bytes)) => Value::String(hex_encode(bytes)),
+        Some(any_value::Value::BytesValue(bytes)) => Value::String(const_hex::encode(bytes)),
     }
 }
 
@@ -209,7 +235,7 @@ fn prompt_version(attributes: &Attributes<'_>) -> Option<i64> {
 
 fn span_patches(resource: Attributes<'_>, span: &Span) -> (TracePatch, ObservationPatch) {
     let attrs = Attributes::new(&span.attributes);
-    let trace_id = hex_encode(&span.trace_id);
+    let trace_id = trace_id_text(&span.trace_id);
     let is_root = span.parent_span_id.is_empty();
     let either = |key: &str| attrs.string(key).or_else(|| resource.string(key));
 
@@ -230,9 +256,9 @@ fn span_patches(resource: Attributes<'_>, span: &Span) -> (TracePatch, Observati
     let version = either("langfuse.version");
 
     let observation = ObservationPatch {
-        id: hex_encode(&span.span_id),
+        id: observation_id_text(&span.span_id),
         trace_id: Some(trace_id.clone()),
-        parent_observation_id: (!is_root).then(|| hex_encode(&span.parent_span_id)),
+        parent_observation_id: (!is_root).then(|| observation_id_text(&span.parent_span_id)),
         name: Some(span.name.clone()),
         observation_type: attrs
             .string("langfuse.observation.type")
@@ -383,6 +409,75 @@ mod tests {
         assert_eq!(trace.user_id.as_deref(), Some("42"));
         assert_eq!(trace.release.as_deref(), Some("r1"));
         assert_eq!(trace.fallback_name, None, "only a root names the trace");
+    }
+
+    #[test]
+    fn decodes_otlp_json_with_the_proto_crate() {
+        let body = json!({
+            "resourceSpans": [{
+                "resource": {"attributes": [
+                    {"key": "langfuse.release", "value": {"stringValue": "r1"}}
+                ]},
+                "scopeSpans": [{
+                    "scope": {"name": "langfuse-observe"},
+                    "spans": [{
+                        "traceId": "0102030405060708090A0B0C0D0E0F10",
+                        "spanId": "1112131415161718",
+                        "name": "work",
+                        "kind": 1,
+                        "startTimeUnixNano": "1700000000000000000",
+                        "endTimeUnixNano": 1_700_000_001_000_000_000u64,
+                        "attributes": [
+                            {"key": "n", "value": {"intValue": "5"}},
+                            {"key": "raw", "value": {"bytesValue": "AQI="}}
+                        ],
+                        "status": {"code": 2, "message": "bad"}
+                    }]
+                }]
+            }]
+        });
+        let request = decode_json(body.to_string().as_bytes()).expect("valid OTLP/JSON");
+        let span = &request.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.trace_id, (1u8..=16).collect::<Vec<_>>());
+        assert_eq!(span.span_id, (0x11u8..=0x18).collect::<Vec<_>>());
+        assert!(span.parent_span_id.is_empty());
+        assert_eq!(span.kind, 1);
+        assert_eq!(span.start_time_unix_nano, 1_700_000_000_000_000_000);
+        assert_eq!(span.end_time_unix_nano, 1_700_000_001_000_000_000);
+        assert_eq!(
+            span.attributes[0].value,
+            Some(AnyValue {
+                value: Some(any_value::Value::IntValue(5))
+            })
+        );
+        let (trace, obs) = to_patches(&request).pop().expect("one span");
+        assert_eq!(trace.id, "0102030405060708090a0b0c0d0e0f10");
+        assert_eq!(obs.id, "1112131415161718");
+        assert_eq!(obs.level.as_deref(), Some("ERROR"));
+        assert_eq!(trace.release.as_deref(), Some("r1"));
+        assert_eq!(
+            Attributes::new(&span.attributes)
+                .get("raw")
+                .map(any_value_to_json),
+            Some(json!("0102")),
+            "bytes arrive base64-encoded and are shown as hex"
+        );
+
+        let bad_id = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#;
+        let err = decode_json(bad_id.as_bytes()).expect_err("not hex");
+        assert!(err.starts_with("invalid OTLP/JSON"), "{err}");
+        assert!(decode_json(b"{").is_err());
+        assert!(decode_json(br#"{"resourceSpans":{}}"#).is_err());
+    }
+
+    #[test]
+    fn ids_that_are_not_valid_are_still_shown_as_hex() {
+        assert_eq!(trace_id_text(&[0xab; 16]), "ab".repeat(16));
+        assert_eq!(trace_id_text(&[0; 16]), "0".repeat(32), "all zero");
+        assert_eq!(trace_id_text(&[0x0f, 0xa0]), "0fa0", "wrong length");
+        assert_eq!(observation_id_text(&[0x01; 8]), "01".repeat(8));
+        assert_eq!(observation_id_text(&[0; 8]), "0".repeat(16), "all zero");
+        assert_eq!(observation_id_text(&[]), "", "absent");
     }
 
     #[test]

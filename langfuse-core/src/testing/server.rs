@@ -48,6 +48,7 @@ pub struct TestServerBuilder {
     project_id: String,
     project_name: String,
     faults: Faults,
+    build_model: bool,
 }
 
 impl Default for TestServerBuilder {
@@ -58,6 +59,7 @@ impl Default for TestServerBuilder {
             project_id: "test-project".to_owned(),
             project_name: "test".to_owned(),
             faults: Faults::new(),
+            build_model: true,
         }
     }
 }
@@ -99,15 +101,26 @@ impl TestServerBuilder {
             .expect("the Langfuse test server could not start on 127.0.0.1")
     }
 
+    /// Whether OTLP spans are mapped into the Langfuse model (default true). Load tests and
+    /// benchmarks turn it off so the server only decodes and acknowledges each request: the
+    /// figures then measure the client, not the bookkeeping of this server. Requests are still
+    /// recorded, without their span ids.
+    pub fn build_model(mut self, build: bool) -> Self {
+        self.build_model = build;
+        self
+    }
+
     /// Starts the server, reporting why it could not.
     pub fn try_start(self) -> io::Result<TestServer> {
-        let shared = Arc::new(Shared::new(
+        let mut shared = Shared::new(
             &self.public_key,
             &self.secret_key,
             self.project_id,
             self.project_name,
             self.faults,
-        ));
+        );
+        shared.build_model = self.build_model;
+        let shared = Arc::new(shared);
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;

@@ -414,6 +414,16 @@ async fn every_trace_id_gets_a_trace_and_bad_otlp_is_rejected() {
         .await
         .expect("request sent");
     assert_eq!(bad_gzip.status(), 400);
+    let bad_json_id = request(
+        &server,
+        "/api/public/otel/v1/traces",
+        "application/json",
+        br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#.to_vec(),
+    )
+    .send()
+    .await
+    .expect("request sent");
+    assert_eq!(bad_json_id.status(), 400);
     assert_eq!(server.observations().len(), 1);
 }
 
