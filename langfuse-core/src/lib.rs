@@ -6,6 +6,8 @@
 //! [`Exporter`](export::Exporter), and hand it finished
 //! [`Observation`](observation::Observation)s.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod capture;
 pub mod config;
 mod diagnostics;

@@ -131,15 +131,20 @@ impl Console {
         }
     }
 
+    /// Pushes the lines of a batch to the file, so a reader sees whole batches.
+    pub(crate) fn end_batch(&mut self) {
+        if let Sink::JsonLines(file) = &mut self.sink {
+            if let Err(error) = file.flush() {
+                diagnostics::warn("console-file", format_args!("cannot write traces: {error}"));
+            }
+        }
+    }
+
     /// Prints traces whose root has not ended here (continued traces, or a flush mid-trace)
     /// and pushes buffered lines to the file.
     pub(crate) fn flush(&mut self) {
         match &mut self.sink {
-            Sink::JsonLines(file) => {
-                if let Err(error) = file.flush() {
-                    diagnostics::warn("console-file", format_args!("cannot write traces: {error}"));
-                }
-            }
+            Sink::JsonLines(_) => self.end_batch(),
             Sink::Tree { buffered, count } => {
                 for (trace_id, trace) in buffered.drain() {
                     print_tree(trace_id, &trace);

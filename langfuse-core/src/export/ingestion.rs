@@ -423,7 +423,7 @@ pub(crate) async fn deliver(
             encoder.request_body(&batch),
             "application/json",
             gzip,
-            batch.len(),
+            distinct_owners(&batch),
         );
         match transport.post(PATH, &payload, counters).await {
             Ok((_, body)) => {
@@ -451,7 +451,7 @@ pub(crate) async fn deliver(
                     );
                 }
                 if !again.is_empty() {
-                    Counters::add(&counters.retried, again.len());
+                    Counters::add(&counters.retried, distinct_owners(&again));
                     tokio::time::sleep(transport.backoff_delay(round)).await;
                     work.push((again, round + 1));
                 }
@@ -480,6 +480,14 @@ pub(crate) async fn deliver(
         }
     }
     failed
+}
+
+/// Records behind `events`: `retried` counts records, and one record is several events.
+fn distinct_owners(events: &[Event]) -> usize {
+    let mut owners: Vec<usize> = events.iter().map(|event| event.owner).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    owners.len()
 }
 
 fn error_text(error: &EventError) -> String {
@@ -517,13 +525,15 @@ mod tests {
         obs.output = Some(CapturedValue::json(&serde_json::json!({"a": 1})));
         obs.level = Level::Error;
         obs.status_message = Some("boom".into());
-        let mut generation = GenerationDetails::default();
-        generation.model = Some("gpt".into());
+        let mut generation = GenerationDetails {
+            model: Some("gpt".into()),
+            prompt: Some(PromptRef {
+                name: "p".into(),
+                version: 2,
+            }),
+            ..GenerationDetails::default()
+        };
         generation.usage_details.insert("input".into(), 3);
-        generation.prompt = Some(PromptRef {
-            name: "p".into(),
-            version: 2,
-        });
         obs.generation = Some(Box::new(generation));
         obs.trace = Some(Arc::new(TraceAttributes {
             session_id: Some("s".into()),

@@ -60,6 +60,8 @@ struct Waiter {
     target: u64,
     deadline: Instant,
     before: Stats,
+    /// [`Inbox::abandoned`] when the request arrived.
+    abandoned_before: u64,
     reply: Reply,
 }
 
@@ -71,6 +73,8 @@ struct Inbox {
     shutdown: Option<Waiter>,
     /// Every item with a sequence number up to this one is settled.
     settled_seq: u64,
+    /// Records dropped because a shutdown deadline passed before they were delivered.
+    abandoned: u64,
     default_deadline: Duration,
 }
 
@@ -87,6 +91,7 @@ impl Inbox {
                     target,
                     deadline,
                     before,
+                    abandoned_before: self.abandoned,
                     reply,
                 });
             }
@@ -100,6 +105,7 @@ impl Inbox {
                     target: u64::MAX,
                     deadline,
                     before,
+                    abandoned_before: self.abandoned,
                     reply,
                 });
             }
@@ -113,6 +119,7 @@ impl Inbox {
                         target: u64::MAX,
                         deadline: Instant::now() + self.default_deadline,
                         before: Stats::default(),
+                        abandoned_before: self.abandoned,
                         reply: Reply::Blocking(reply),
                     });
                 }
@@ -139,40 +146,43 @@ impl Inbox {
     /// Answers the flushes that are done or out of time.
     fn answer(&mut self, queue: &Queue) {
         let now = Instant::now();
-        let settled = self.settled_seq;
         let mut i = 0;
         while i < self.waiters.len() {
             let waiter = &self.waiters[i];
-            if waiter.target <= settled || waiter.deadline <= now {
+            if waiter.target <= self.settled_seq || waiter.deadline <= now {
                 let waiter = self.waiters.swap_remove(i);
-                let report = report(&waiter, queue, settled);
-                waiter.reply.send(report);
+                self.reply(waiter, queue);
             } else {
                 i += 1;
             }
         }
     }
 
+    fn reply(&self, waiter: Waiter, queue: &Queue) {
+        let now = Stats::read(queue);
+        let pending = if waiter.target == u64::MAX {
+            now.pending()
+        } else {
+            waiter.target.saturating_sub(self.settled_seq)
+        };
+        let report = FlushReport {
+            exported: now.exported - waiter.before.exported,
+            failed: now.failed - waiter.before.failed,
+            dropped: now.dropped - waiter.before.dropped,
+            pending,
+            completed: pending == 0 && self.abandoned == waiter.abandoned_before,
+        };
+        waiter.reply.send(report);
+    }
+
+    fn wants_flush(&self) -> bool {
+        !self.waiters.is_empty() || self.shutdown.is_some()
+    }
+
     fn shutdown_due(&self) -> bool {
         self.shutdown
             .as_ref()
             .is_some_and(|w| w.deadline <= Instant::now())
-    }
-}
-
-fn report(waiter: &Waiter, queue: &Queue, settled_seq: u64) -> FlushReport {
-    let now = Stats::read(queue);
-    let pending = if waiter.target == u64::MAX {
-        now.pending()
-    } else {
-        waiter.target.saturating_sub(settled_seq)
-    };
-    FlushReport {
-        exported: now.exported - waiter.before.exported,
-        failed: now.failed - waiter.before.failed,
-        dropped: now.dropped - waiter.before.dropped,
-        pending,
-        completed: pending == 0,
     }
 }
 
@@ -217,6 +227,7 @@ impl Delivery {
                 for score in &scores {
                     written += usize::from(console.score(score));
                 }
+                console.end_batch();
                 settle(written, total - written);
             }
             Mode::Otlp => {
@@ -375,6 +386,7 @@ impl Worker {
                 waiters: Vec::new(),
                 shutdown: None,
                 settled_seq: 0,
+                abandoned: 0,
                 default_deadline: config.flush_timeout(),
             },
             interval: config.flush_interval(),
@@ -410,17 +422,21 @@ impl Worker {
                 }
             }
             self.drain().await;
-            let flush_wanted = !self.inbox.waiters.is_empty() || self.inbox.shutdown.is_some();
-            if flush_wanted {
-                self.delivery.flush_console();
-            }
-            self.inbox.answer(&self.queue);
+            self.answer();
             // A drain cut short has already passed the shutdown deadline.
             if let Some(shutdown) = self.inbox.shutdown.take() {
                 self.stop(shutdown);
                 return;
             }
         }
+    }
+
+    /// Answers settled or expired flushes, first writing out what the console holds back.
+    fn answer(&mut self) {
+        if self.inbox.wants_flush() {
+            self.delivery.flush_console();
+        }
+        self.inbox.answer(&self.queue);
     }
 
     /// Delivers everything queued, unless a shutdown deadline cuts it short.
@@ -433,29 +449,33 @@ impl Worker {
             let count = entries.len();
             let bytes: usize = entries.iter().map(|entry| entry.size).sum();
             let settled = Cell::new(0);
-            let work = self
-                .delivery
-                .deliver(entries, &self.queue.counters, &settled);
-            tokio::pin!(work);
-            let completed = loop {
-                let deadline = self.inbox.next_deadline();
-                tokio::select! {
-                    () = &mut work => break true,
-                    message = self.inbox.next() => self.inbox.accept(message, &self.queue),
-                    () = sleep_until(deadline) => {
-                        self.inbox.answer(&self.queue);
-                        if self.inbox.shutdown_due() {
-                            break false;
+            let completed = {
+                let work = self
+                    .delivery
+                    .deliver(entries, &self.queue.counters, &settled);
+                tokio::pin!(work);
+                loop {
+                    let deadline = self.inbox.next_deadline();
+                    tokio::select! {
+                        () = &mut work => break true,
+                        message = self.inbox.next() => self.inbox.accept(message, &self.queue),
+                        () = sleep_until(deadline) => {
+                            self.inbox.answer(&self.queue);
+                            if self.inbox.shutdown_due() {
+                                break false;
+                            }
                         }
                     }
                 }
             };
             if !completed {
-                Counters::add(&self.queue.counters.dropped, count - settled.get());
+                let abandoned = count - settled.get();
+                Counters::add(&self.queue.counters.dropped, abandoned);
+                self.inbox.abandoned += abandoned as u64;
             }
             self.queue.release(count, bytes);
             self.inbox.settled_seq = last;
-            self.inbox.answer(&self.queue);
+            self.answer();
             if !completed {
                 return;
             }
@@ -467,6 +487,7 @@ impl Worker {
         if !abandoned.is_empty() {
             let bytes = abandoned.iter().map(|entry| entry.size).sum();
             Counters::add(&self.queue.counters.dropped, abandoned.len());
+            self.inbox.abandoned += abandoned.len() as u64;
             self.queue.release(abandoned.len(), bytes);
             diagnostics::warn(
                 "shutdown",
@@ -479,12 +500,10 @@ impl Worker {
         self.delivery.flush_console();
         let _ = std::io::stderr().flush();
         self.inbox.settled_seq = self.queue.last_seq();
-        for waiter in self.inbox.waiters.drain(..) {
-            let report = report(&waiter, &self.queue, self.inbox.settled_seq);
-            waiter.reply.send(report);
+        for waiter in std::mem::take(&mut self.inbox.waiters) {
+            self.inbox.reply(waiter, &self.queue);
         }
-        let report = report(&shutdown, &self.queue, self.inbox.settled_seq);
-        shutdown.reply.send(report);
+        self.inbox.reply(shutdown, &self.queue);
     }
 }
 

@@ -1,0 +1,195 @@
+//! Shared helpers of the integration tests: a loopback Langfuse server with an exporter
+//! configured for it (fast retries), sample observations, and the accounting check that every
+//! test ends with: each record produced was exported, failed or dropped, none is pending.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+pub(crate) mod wire;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use langfuse_observe::{
+    Config, ConfigBuilder, Exporter, ExporterKind, Observation, ObservationId, Stats,
+    TraceAttributes, TraceId,
+};
+use langfuse_observe_core::testing::{RecordedRequest, TestServer};
+
+/// Generous deadline for flushes that are expected to complete; never an assertion on speed.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+/// Both exporters that talk to a server.
+pub(crate) const KINDS: [ExporterKind; 2] = [ExporterKind::Otlp, ExporterKind::Ingestion];
+
+/// Route paths as the server records them.
+pub(crate) const OTLP_PATH: &str = "/api/public/otel/v1/traces";
+pub(crate) const INGESTION_PATH: &str = "/api/public/ingestion";
+
+/// A configuration for `server` with fast retries: 10 ms backoff, 500 ms request timeout,
+/// 50 ms flush interval, environment `test`.
+pub(crate) fn config(server: &TestServer, kind: ExporterKind) -> ConfigBuilder {
+    config_for_url(
+        &server.url(),
+        server.public_key(),
+        server.secret_key(),
+        kind,
+    )
+}
+
+/// Like [`config`], for any base URL and keys.
+pub(crate) fn config_for_url(
+    url: &str,
+    public_key: &str,
+    secret_key: &str,
+    kind: ExporterKind,
+) -> ConfigBuilder {
+    Config::builder()
+        .keys(public_key, secret_key)
+        .base_url(url)
+        .exporter(kind)
+        .environment("test")
+        .retry_backoff(Duration::from_millis(10))
+        .timeout(Duration::from_millis(500))
+        .flush_interval(Duration::from_millis(50))
+}
+
+/// Starts an exporter from a builder.
+pub(crate) fn exporter(builder: ConfigBuilder) -> Exporter {
+    let config = builder.build().expect("the test configuration is valid");
+    Exporter::start(&config).expect("the exporter starts")
+}
+
+/// A fresh server and an exporter of `kind` configured for it with the fast defaults.
+pub(crate) fn start(kind: ExporterKind) -> (TestServer, Exporter) {
+    start_with(kind, |builder| builder)
+}
+
+/// A fresh server and an exporter of `kind`, with `adjust` applied to the fast defaults.
+pub(crate) fn start_with(
+    kind: ExporterKind,
+    adjust: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> (TestServer, Exporter) {
+    let server = TestServer::start();
+    let exporter = exporter(adjust(config(&server, kind)));
+    (server, exporter)
+}
+
+/// Like [`start_with`], with a flush interval so long that nothing is sent before an explicit
+/// flush: every record produced before it travels in one batch (up to `flush_at`).
+pub(crate) fn start_batched(
+    kind: ExporterKind,
+    adjust: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> (TestServer, Exporter) {
+    start_with(kind, |builder| {
+        adjust(builder.flush_interval(Duration::from_secs(60)))
+    })
+}
+
+/// A base URL where nothing listens: a port that was bound and released.
+pub(crate) fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let addr = listener.local_addr().expect("bound address");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// A fixed instant with whole microseconds, so both wire formats carry it exactly.
+pub(crate) fn instant(offset_micros: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456 + offset_micros)
+}
+
+/// A small span with a JSON input and a text output.
+pub(crate) fn span(trace: TraceId, name: impl Into<String>) -> Observation {
+    let mut observation = Observation::new(trace, ObservationId::random(), name.into());
+    observation.input = Some(serde_json::json!({"question": "what is 6 x 7?"}).into());
+    observation.output = Some("42".into());
+    observation
+}
+
+/// `n` small spans of one trace, named `span-0`, `span-1`, ...
+pub(crate) fn spans(n: usize) -> Vec<Observation> {
+    let trace = TraceId::random();
+    (0..n).map(|i| span(trace, format!("span-{i}"))).collect()
+}
+
+/// `n` spans with an input of about `input_bytes` bytes each.
+pub(crate) fn sized_spans(n: usize, input_bytes: usize) -> Vec<Observation> {
+    let trace = TraceId::random();
+    (0..n)
+        .map(|i| {
+            let mut observation = span(trace, format!("span-{i}"));
+            observation.input = Some("x".repeat(input_bytes).into());
+            observation
+        })
+        .collect()
+}
+
+/// A span that carries trace attributes (session and user).
+pub(crate) fn root_with_trace(trace: TraceId, name: &str) -> Observation {
+    let mut root = span(trace, name.to_owned());
+    let mut attributes = TraceAttributes::default();
+    attributes.session_id = Some("session-1".into());
+    attributes.user_id = Some("user-1".into());
+    root.trace = Some(Arc::new(attributes));
+    root
+}
+
+/// Records every observation and returns their ids; each must be accepted.
+pub(crate) fn record_all(exporter: &Exporter, observations: Vec<Observation>) -> Vec<String> {
+    observations
+        .into_iter()
+        .map(|observation| {
+            let id = observation.id.to_string();
+            assert!(exporter.record(observation), "the exporter accepted {id}");
+            id
+        })
+        .collect()
+}
+
+/// The invariant every test checks: nothing pending, and every record produced is counted
+/// exactly once as exported, failed or dropped.
+pub(crate) fn assert_accounted(exporter: &Exporter, produced: u64) -> Stats {
+    let stats = exporter.stats();
+    assert_eq!(stats.pending(), 0, "nothing may stay pending: {stats:?}");
+    assert_eq!(
+        stats.enqueued, produced,
+        "every record was handed over: {stats:?}"
+    );
+    assert_eq!(
+        stats.exported + stats.failed + stats.dropped,
+        produced,
+        "every record is exported, failed or dropped: {stats:?}"
+    );
+    stats
+}
+
+/// Requests to one route.
+pub(crate) fn requests_to(server: &TestServer, path: &str) -> Vec<RecordedRequest> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|request| request.path == path)
+        .collect()
+}
+
+/// The statuses of the requests to one route, in the order they finished.
+pub(crate) fn statuses(server: &TestServer, path: &str) -> Vec<Option<u16>> {
+    requests_to(server, path)
+        .iter()
+        .map(|request| request.status)
+        .collect()
+}
+
+/// The path an exporter of `kind` sends observations to.
+pub(crate) fn path_of(kind: ExporterKind) -> &'static str {
+    match kind {
+        ExporterKind::Ingestion => INGESTION_PATH,
+        _ => OTLP_PATH,
+    }
+}
+
+/// How many spans these OTLP requests carried.
+pub(crate) fn spans_in(requests: &[RecordedRequest]) -> usize {
+    requests.iter().map(|request| request.span_ids.len()).sum()
+}

@@ -1,0 +1,110 @@
+//! The console exporter with a file: one JSON line per ingestion event, counted as exported.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::{assert_accounted, WAIT};
+use langfuse_observe::{
+    Config, Exporter, ExporterKind, Observation, ObservationId, ObservationType, Score, ScoreValue,
+    TraceAttributes, TraceId,
+};
+use serde_json::Value;
+
+/// A file path of its own in the temporary directory, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Self(std::env::temp_dir().join(format!(
+            "langfuse-observe-{name}-{}-{nanos}.jsonl",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn console_file_gets_one_json_line_per_event() {
+    let file = TempFile::new("console");
+    let config = Config::builder()
+        .exporter(ExporterKind::Console)
+        .console_file(&file.0)
+        .environment("local")
+        .build()
+        .unwrap();
+    let exporter = Exporter::start(&config).unwrap();
+
+    let trace = TraceId::random();
+    let root_id = ObservationId::random();
+    let mut root = Observation::new(trace, root_id, "root");
+    let mut attributes = TraceAttributes::default();
+    attributes.session_id = Some("session-1".into());
+    root.trace = Some(Arc::new(attributes));
+    root.input = Some("hello".into());
+    let mut generation = Observation::new(trace, ObservationId::random(), "llm");
+    generation.parent_id = Some(root_id);
+    generation.kind = ObservationType::Generation;
+    let mut event = Observation::new(trace, ObservationId::random(), "note");
+    event.parent_id = Some(root_id);
+    event.kind = ObservationType::Event;
+    assert!(exporter.record(generation));
+    assert!(exporter.record(event));
+    assert!(exporter.record(root));
+    assert!(exporter.score(Score::new(trace, "quality", ScoreValue::Numeric(0.5))));
+
+    let report = exporter.flush_blocking(WAIT);
+    assert!(report.completed, "{report:?}");
+    let stats = assert_accounted(&exporter, 4);
+    assert_eq!(stats.exported, 4, "{stats:?}");
+
+    let text = std::fs::read_to_string(&file.0).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let types: Vec<&str> = lines
+        .iter()
+        .map(|line| line["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "generation-create",
+            "generation-update",
+            "event-create",
+            "trace-create",
+            "span-create",
+            "span-update",
+            "score-create",
+        ]
+    );
+    for line in &lines {
+        assert!(line["id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(line["timestamp"].as_str().is_some());
+        assert!(line["body"].is_object());
+    }
+    let root_create = &lines[4]["body"];
+    assert_eq!(root_create["id"], root_id.to_string());
+    assert_eq!(root_create["traceId"], trace.to_string());
+    assert_eq!(root_create["input"], "hello");
+    assert_eq!(root_create["environment"], "local");
+    assert_eq!(lines[5]["body"]["id"], root_id.to_string(), "same body id");
+    assert_eq!(lines[3]["body"]["sessionId"], "session-1");
+    assert_eq!(lines[6]["body"]["dataType"], "NUMERIC");
+
+    let report = exporter.shutdown_blocking(WAIT);
+    assert!(report.completed, "{report:?}");
+}

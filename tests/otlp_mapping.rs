@@ -1,0 +1,467 @@
+//! Every field of an observation, a generation and a trace lands where Langfuse reads it when
+//! exported over OTLP, and the request carries the headers Langfuse expects.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::wire::{decode_export, Any, Capture};
+use common::{assert_accounted, config, exporter, instant, requests_to, OTLP_PATH, WAIT};
+use langfuse_observe::{
+    Exporter, ExporterKind, GenerationDetails, Level, Observation, ObservationId, ObservationType,
+    PromptRef, TraceAttributes, TraceId,
+};
+use langfuse_observe_core::testing::TestServer;
+use serde_json::json;
+
+/// The sample trace: a root chain carrying the trace attributes, a generation, a failed tool
+/// call and one child of every observation type.
+struct Sample {
+    trace: TraceId,
+    root: ObservationId,
+    generation: ObservationId,
+    failed: ObservationId,
+    observations: Vec<Observation>,
+}
+
+fn sample() -> Sample {
+    let trace = TraceId::random();
+    let root_id = ObservationId::random();
+
+    let mut root = Observation::new(trace, root_id, "pipeline");
+    root.kind = ObservationType::Chain;
+    root.start_time = instant(0);
+    root.end_time = instant(2_000_000);
+    root.input = Some(json!({"question": "hi", "n": 2}).into());
+    root.output = Some("plain answer".into());
+    let mut attributes = TraceAttributes::default();
+    attributes.name = Some("my-trace".into());
+    attributes.user_id = Some("user-1".into());
+    attributes.session_id = Some("session-1".into());
+    attributes.tags = vec!["alpha".into(), "beta".into()];
+    attributes.metadata = json!({"team": "core", "count": 3, "nested": {"x": [1, 2]}})
+        .as_object()
+        .cloned()
+        .unwrap();
+    attributes.public = Some(true);
+    attributes.input = Some(json!({"q": 1}).into());
+    attributes.output = Some("trace output".into());
+    attributes.release = Some("r-trace".into());
+    attributes.version = Some("v-trace".into());
+    root.trace = Some(Arc::new(attributes));
+
+    let generation_id = ObservationId::random();
+    let mut generation = Observation::new(trace, generation_id, "llm");
+    generation.parent_id = Some(root_id);
+    generation.kind = ObservationType::Generation;
+    generation.start_time = instant(100);
+    generation.end_time = instant(1_000_100);
+    generation.input = Some(json!({"messages": [{"role": "user", "content": "hi"}]}).into());
+    generation.output = Some("Hello".into());
+    generation.metadata = json!({"attempt": 2, "cached": false, "extra": {"k": "v"}, "label": "x"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    generation.version = Some("v1".into());
+    generation.level = Level::Warning;
+    generation.status_message = Some("slow".into());
+    let mut details = GenerationDetails::default();
+    details.model = Some("gpt-4o".into());
+    details.model_parameters = json!({"temperature": 0.2, "max_tokens": 100})
+        .as_object()
+        .cloned()
+        .unwrap();
+    details.usage_details.insert("input".into(), 10);
+    details.usage_details.insert("output".into(), 20);
+    details.usage_details.insert("total".into(), 30);
+    details.cost_details.insert("input".into(), 0.25);
+    details.cost_details.insert("output".into(), 0.5);
+    details.completion_start_time = Some(instant(500_000));
+    details.prompt = Some(PromptRef {
+        name: "qa".into(),
+        version: 3,
+    });
+    generation.generation = Some(Box::new(details));
+
+    let failed_id = ObservationId::random();
+    let mut failed = Observation::new(trace, failed_id, "search");
+    failed.parent_id = Some(root_id);
+    failed.kind = ObservationType::Tool;
+    failed.level = Level::Error;
+    failed.status_message = Some("boom".into());
+
+    let mut observations = vec![generation, failed];
+    for kind in ObservationType::ALL {
+        let mut child = Observation::new(trace, ObservationId::random(), format!("type-{kind}"));
+        child.parent_id = Some(root_id);
+        child.kind = kind;
+        child.level = Level::Debug;
+        observations.push(child);
+    }
+    // Children end before their parent.
+    observations.push(root);
+    Sample {
+        trace,
+        root: root_id,
+        generation: generation_id,
+        failed: failed_id,
+        observations,
+    }
+}
+
+fn deliver(exporter: &Exporter, observations: Vec<Observation>) {
+    let n = observations.len() as u64;
+    for observation in observations {
+        assert!(exporter.record(observation));
+    }
+    let report = exporter.flush_blocking(WAIT);
+    assert!(report.completed, "{report:?}");
+    let stats = assert_accounted(exporter, n);
+    assert_eq!(stats.exported, n, "{stats:?}");
+}
+
+fn start() -> (TestServer, Exporter) {
+    let server = TestServer::start();
+    let exporter = exporter(
+        config(&server, ExporterKind::Otlp)
+            .environment("test-env")
+            .release("r-config"),
+    );
+    (server, exporter)
+}
+
+#[test]
+fn observation_fields_land_where_langfuse_reads_them() {
+    let (server, exporter) = start();
+    let sample = sample();
+    let count = sample.observations.len();
+    deliver(&exporter, sample.observations);
+    assert_eq!(server.observations().len(), count);
+
+    let root = server.observation(&sample.root.to_string()).unwrap();
+    assert_eq!(root.trace_id, sample.trace.to_string());
+    assert_eq!(root.parent_observation_id, None);
+    assert_eq!(root.name.as_deref(), Some("pipeline"));
+    assert_eq!(root.observation_type, "CHAIN");
+    assert_eq!(root.level, "DEFAULT");
+    assert_eq!(root.input, Some(json!({"question": "hi", "n": 2})));
+    assert_eq!(root.output, Some(json!("plain answer")));
+    assert_eq!(root.start_time, Some(instant(0)));
+    assert_eq!(root.end_time, Some(instant(2_000_000)));
+    assert_eq!(root.environment.as_deref(), Some("test-env"));
+
+    let llm = server.observation(&sample.generation.to_string()).unwrap();
+    assert_eq!(
+        llm.parent_observation_id,
+        Some(sample.root.to_string()),
+        "parent id"
+    );
+    assert_eq!(llm.observation_type, "GENERATION");
+    assert_eq!(llm.level, "WARNING");
+    assert_eq!(llm.status_message.as_deref(), Some("slow"));
+    assert_eq!(
+        llm.input,
+        Some(json!({"messages": [{"role": "user", "content": "hi"}]}))
+    );
+    assert_eq!(llm.output, Some(json!("Hello")));
+    assert_eq!(
+        serde_json::Value::Object(llm.metadata.clone()),
+        json!({"attempt": 2, "cached": false, "extra": {"k": "v"}, "label": "x"})
+    );
+    assert_eq!(llm.version.as_deref(), Some("v1"));
+    assert_eq!(llm.environment.as_deref(), Some("test-env"));
+    assert_eq!(llm.model.as_deref(), Some("gpt-4o"));
+    assert_eq!(
+        llm.model_parameters,
+        Some(json!({"temperature": 0.2, "max_tokens": 100}))
+    );
+    assert_eq!(
+        llm.usage_details,
+        Some(json!({"input": 10, "output": 20, "total": 30}))
+    );
+    assert_eq!(
+        llm.cost_details,
+        Some(json!({"input": 0.25, "output": 0.5}))
+    );
+    assert_eq!(llm.completion_start_time, Some(instant(500_000)));
+    assert_eq!(llm.prompt_name.as_deref(), Some("qa"));
+    assert_eq!(llm.prompt_version, Some(3));
+    assert_eq!(llm.start_time, Some(instant(100)));
+    assert_eq!(llm.end_time, Some(instant(1_000_100)));
+
+    let failed = server.observation(&sample.failed.to_string()).unwrap();
+    assert_eq!(failed.level, "ERROR");
+    assert_eq!(failed.status_message.as_deref(), Some("boom"));
+    assert_eq!(failed.observation_type, "TOOL");
+
+    for kind in ObservationType::ALL {
+        let name = format!("type-{kind}");
+        let child = server
+            .observations()
+            .into_iter()
+            .find(|o| o.name.as_deref() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("{name} arrived"));
+        assert_eq!(
+            child.observation_type,
+            kind.as_str().to_ascii_uppercase(),
+            "{name}"
+        );
+        assert_eq!(child.level, "DEBUG", "{name}");
+        assert_eq!(child.parent_observation_id, Some(sample.root.to_string()));
+    }
+}
+
+#[test]
+fn trace_attributes_land_on_the_trace() {
+    let (server, exporter) = start();
+    let sample = sample();
+    // A second trace without its own release: the configured one applies.
+    let other = TraceId::random();
+    let mut plain = Observation::new(other, ObservationId::random(), "plain-root");
+    plain.input = Some("just text".into());
+    let mut observations = sample.observations;
+    observations.push(plain);
+    deliver(&exporter, observations);
+
+    let trace = server.trace(&sample.trace.to_string()).unwrap();
+    assert_eq!(trace.name.as_deref(), Some("my-trace"));
+    assert_eq!(trace.user_id.as_deref(), Some("user-1"));
+    assert_eq!(trace.session_id.as_deref(), Some("session-1"));
+    assert_eq!(trace.tags, ["alpha", "beta"]);
+    assert_eq!(
+        serde_json::Value::Object(trace.metadata.clone()),
+        json!({"team": "core", "count": 3, "nested": {"x": [1, 2]}})
+    );
+    assert_eq!(trace.public, Some(true));
+    assert_eq!(trace.input, Some(json!({"q": 1})));
+    assert_eq!(trace.output, Some(json!("trace output")));
+    assert_eq!(trace.release.as_deref(), Some("r-trace"));
+    assert_eq!(trace.version.as_deref(), Some("v-trace"));
+    assert_eq!(trace.environment.as_deref(), Some("test-env"));
+
+    let other = server.trace(&other.to_string()).unwrap();
+    assert_eq!(
+        other.name.as_deref(),
+        Some("plain-root"),
+        "root span names it"
+    );
+    assert_eq!(other.release.as_deref(), Some("r-config"));
+    assert_eq!(other.environment.as_deref(), Some("test-env"));
+    assert_eq!(other.input, Some(json!("just text")), "root input");
+}
+
+#[test]
+fn requests_carry_the_langfuse_headers() {
+    for gzip in [true, false] {
+        let server = TestServer::start();
+        let exporter = exporter(config(&server, ExporterKind::Otlp).gzip(gzip));
+        deliver(&exporter, common::spans(2));
+        let requests = requests_to(&server, OTLP_PATH);
+        assert!(!requests.is_empty());
+        for request in requests {
+            assert_eq!(request.method, "POST");
+            assert_eq!(request.status, Some(200));
+            assert_eq!(request.sdk_name.as_deref(), Some("langfuse-observe"));
+            assert_eq!(
+                request.sdk_version.as_deref(),
+                Some(env!("CARGO_PKG_VERSION"))
+            );
+            assert_eq!(request.public_key.as_deref(), Some(server.public_key()));
+            assert_eq!(request.ingestion_version.as_deref(), Some("4"));
+            assert_eq!(
+                request.content_type.as_deref(),
+                Some("application/x-protobuf")
+            );
+            assert_eq!(
+                request.content_encoding.as_deref(),
+                gzip.then_some("gzip"),
+                "gzip {gzip}"
+            );
+            assert_eq!(
+                request.header("authorization"),
+                Some(server.authorization_header().as_str())
+            );
+        }
+    }
+}
+
+/// A string attribute holding a JSON document, parsed.
+fn json_attr(span: &common::wire::Span, key: &str) -> serde_json::Value {
+    match span.attr(key) {
+        Some(Any::Str(text)) => {
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{key} is not JSON ({e}): {text}"))
+        }
+        other => panic!("{key} is a JSON string, got {other:?}"),
+    }
+}
+
+/// What the server model cannot tell apart: plain strings travel raw (not JSON-quoted),
+/// metadata scalars keep their type, nested values are JSON, tags are a string array, and an
+/// error sets the span status too.
+#[test]
+fn values_are_encoded_like_the_python_sdk_sends_them() {
+    let capture = Capture::start();
+    let exporter = exporter(
+        common::config_for_url(
+            &capture.url(),
+            "pk-lf-test",
+            "sk-lf-test",
+            ExporterKind::Otlp,
+        )
+        .gzip(false)
+        .environment("test-env")
+        .release("r-config")
+        .flush_interval(Duration::from_secs(60)),
+    );
+    let sample = sample();
+    deliver(&exporter, sample.observations);
+    let requests = capture.requests();
+    assert_eq!(requests.len(), 1, "one batch");
+    assert_eq!(requests[0].path, OTLP_PATH);
+    assert_eq!(requests[0].header("content-encoding"), None);
+    let export = decode_export(&requests[0].body);
+
+    assert_eq!(
+        export.resource_attr("langfuse.environment"),
+        Some(&Any::Str("test-env".into()))
+    );
+    assert_eq!(
+        export.resource_attr("langfuse.release"),
+        Some(&Any::Str("r-config".into()))
+    );
+
+    let str_attr = |value: &str| Some(Any::Str(value.to_owned()));
+    let root = export.span("pipeline");
+    assert_eq!(root.trace_id, sample.trace.to_bytes());
+    assert_eq!(root.span_id, sample.root.to_bytes());
+    assert!(root.parent_span_id.is_empty(), "the root has no parent");
+    assert_eq!(
+        json_attr(root, "langfuse.observation.input"),
+        json!({"question": "hi", "n": 2}),
+        "a structured value is a JSON string"
+    );
+    assert_eq!(
+        root.attr("langfuse.observation.output").cloned(),
+        str_attr("plain answer"),
+        "a plain string is sent raw, not JSON-quoted"
+    );
+    assert_eq!(
+        root.attr("langfuse.trace.tags").cloned(),
+        Some(Any::Array(vec![
+            Any::Str("alpha".into()),
+            Any::Str("beta".into())
+        ]))
+    );
+    assert_eq!(
+        root.attr("langfuse.trace.public").cloned(),
+        Some(Any::Bool(true))
+    );
+    assert_eq!(
+        root.attr("langfuse.trace.metadata.count").cloned(),
+        Some(Any::Int(3))
+    );
+    assert_eq!(
+        root.attr("langfuse.trace.output").cloned(),
+        str_attr("trace output")
+    );
+    assert_eq!(root.attr("user.id").cloned(), str_attr("user-1"));
+    assert_eq!(root.attr("session.id").cloned(), str_attr("session-1"));
+    assert_eq!(
+        root.start_time_unix_nano, 1_700_000_000_123_456_000,
+        "start time in unix nanoseconds"
+    );
+    assert_eq!(root.end_time_unix_nano, 1_700_000_002_123_456_000);
+    assert!(
+        root.status.as_ref().is_none_or(|(code, _)| *code != 2),
+        "no error status on a span that did not fail: {:?}",
+        root.status
+    );
+
+    let llm = export.span("llm");
+    assert_eq!(llm.parent_span_id, sample.root.to_bytes());
+    assert_eq!(
+        llm.attr("langfuse.observation.type").cloned(),
+        str_attr("generation")
+    );
+    assert_eq!(
+        llm.attr("langfuse.observation.metadata.attempt").cloned(),
+        Some(Any::Int(2)),
+        "integers stay typed"
+    );
+    assert_eq!(
+        llm.attr("langfuse.observation.metadata.cached").cloned(),
+        Some(Any::Bool(false)),
+        "booleans stay typed"
+    );
+    assert_eq!(
+        json_attr(llm, "langfuse.observation.metadata.extra"),
+        json!({"k": "v"}),
+        "nested values are JSON"
+    );
+    assert_eq!(
+        llm.attr("langfuse.observation.metadata.label").cloned(),
+        str_attr("x")
+    );
+    assert_eq!(
+        llm.attr("langfuse.observation.output").cloned(),
+        str_attr("Hello")
+    );
+    assert_eq!(
+        llm.attr("langfuse.environment").cloned(),
+        str_attr("test-env"),
+        "environment on every span"
+    );
+    assert_eq!(
+        llm.attr("langfuse.observation.model.name").cloned(),
+        str_attr("gpt-4o")
+    );
+    assert_eq!(
+        json_attr(llm, "langfuse.observation.usage_details"),
+        json!({"input": 10, "output": 20, "total": 30})
+    );
+    assert_eq!(
+        json_attr(llm, "langfuse.observation.model.parameters"),
+        json!({"temperature": 0.2, "max_tokens": 100})
+    );
+    assert_eq!(
+        json_attr(llm, "langfuse.observation.cost_details"),
+        json!({"input": 0.25, "output": 0.5})
+    );
+    assert_eq!(
+        llm.attr("langfuse.observation.prompt.name").cloned(),
+        str_attr("qa")
+    );
+    assert!(
+        matches!(
+            llm.attr("langfuse.observation.prompt.version"),
+            Some(Any::Int(3)) | Some(Any::Str(_))
+        ),
+        "{:?}",
+        llm.attr("langfuse.observation.prompt.version")
+    );
+    assert!(
+        matches!(
+            llm.attr("langfuse.observation.completion_start_time"),
+            Some(Any::Str(time)) if time.contains("2023-11-14T22:13:20.623456")
+        ),
+        "completion start time in ISO 8601: {:?}",
+        llm.attr("langfuse.observation.completion_start_time")
+    );
+
+    let failed = export.span("search");
+    assert_eq!(
+        failed.attr("langfuse.observation.level").cloned(),
+        str_attr("ERROR")
+    );
+    assert_eq!(
+        failed.attr("langfuse.observation.status_message").cloned(),
+        str_attr("boom")
+    );
+    assert_eq!(
+        failed.status,
+        Some((2, "boom".to_owned())),
+        "an error sets the span status (code 2) with the message"
+    );
+}
