@@ -22,6 +22,7 @@
 
 pub use langfuse_observe_core::capture::CapturedValue;
 pub use langfuse_observe_core::config::{Config, ConfigBuilder, ConfigError, ExporterKind};
+pub use langfuse_observe_core::context::{spawn, Context, ContextGuard, FutureExt, WithContext};
 pub use langfuse_observe_core::export::{ExportError, Exporter, FlushReport, Stats};
 pub use langfuse_observe_core::ids::{IdError, ObservationId, TraceId};
 pub use langfuse_observe_core::observation::{
@@ -31,6 +32,7 @@ pub use langfuse_observe_core::observation::{
 pub use langfuse_observe_core::{
     exporter, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
 };
+pub use langfuse_observe_macros::observe;
 
 /// A loopback Langfuse server for testing instrumentation (feature `test-server`).
 #[cfg(feature = "test-server")]
@@ -39,5 +41,5 @@ pub use langfuse_observe_core::testing;
 /// Paths used by code that `#[observe]` generates. Not public API: no stability guarantees.
 #[doc(hidden)]
 pub mod __private {
-    pub use langfuse_observe_core as core;
+    pub use langfuse_observe_core::macro_support::*;
 }

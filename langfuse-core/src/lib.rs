@@ -10,11 +10,15 @@
 
 pub mod capture;
 pub mod config;
+pub mod context;
 mod diagnostics;
 pub mod export;
 mod global;
 pub mod ids;
+#[doc(hidden)]
+pub mod macro_support;
 pub mod observation;
+mod scope;
 #[cfg(feature = "test-server")]
 pub mod testing;
 mod timestamp;

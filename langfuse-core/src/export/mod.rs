@@ -111,7 +111,16 @@ pub struct FlushReport {
     pub completed: bool,
 }
 
+/// What instrumentation needs to know of the configuration on every call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub(crate) capture_io: bool,
+    pub(crate) flush_on_root: bool,
+    pub(crate) flush_timeout: Duration,
+}
+
 struct Shared {
+    settings: Settings,
     queue: Arc<Queue>,
     control: UnboundedSender<Control>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -174,6 +183,11 @@ impl Exporter {
         ));
         Ok(Self {
             shared: Some(Arc::new(Shared {
+                settings: Settings {
+                    capture_io: config.capture_io(),
+                    flush_on_root: config.flush_on_root(),
+                    flush_timeout: config.flush_timeout(),
+                },
                 queue,
                 control,
                 worker: Mutex::new(Some(handle)),
@@ -189,6 +203,11 @@ impl Exporter {
     /// Whether records are accepted at all.
     pub fn is_enabled(&self) -> bool {
         self.shared.is_some()
+    }
+
+    /// The settings instrumentation reads; `None` when disabled.
+    pub(crate) fn settings(&self) -> Option<&Settings> {
+        self.shared.as_ref().map(|shared| &shared.settings)
     }
 
     /// Hands a finished observation to the exporter without waiting. Returns false when it

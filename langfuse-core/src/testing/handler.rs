@@ -256,7 +256,7 @@ pub(crate) async fn handle(
             let body = json!({"data": [{"id": shared.project_id, "name": shared.project_name}]});
             Ok(finish(shared, record, json_response(200, &body)))
         }
-        Ok(Payload::Otlp { request, json }) => Ok(apply_otlp(shared, record, &request, json)),
+        Ok(Payload::Otlp { request, json }) => Ok(apply_otlp(shared, record, request, json)),
         Ok(Payload::Ingestion(batch)) => Ok(apply_ingestion(shared, record, &batch)),
     }
 }
@@ -400,13 +400,14 @@ fn decode_payload(route: Route, headers: &HeaderMap, body: &[u8]) -> Result<Payl
 fn apply_otlp(
     shared: &Shared,
     mut record: RecordedRequest,
-    request: &ExportTraceServiceRequest,
+    request: ExportTraceServiceRequest,
     json: bool,
 ) -> HttpResponse {
-    let patches = if shared.build_model {
-        otlp::to_patches(request)
+    // Without the model the decoded request is not kept either, so load tests stay cheap.
+    let (patches, kept) = if shared.build_model {
+        (otlp::to_patches(&request), Some(request))
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     let response = if json {
         json_response(200, &json!({}))
@@ -426,6 +427,9 @@ fn apply_otlp(
             store.apply_trace(trace);
             // Every OTLP patch carries its trace id, so this cannot fail.
             let _ = store.apply_observation(observation);
+        }
+        if let Some(request) = kept {
+            store.push_otlp_request(request);
         }
         store.record_request(record);
     });

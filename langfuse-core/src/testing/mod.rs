@@ -7,7 +7,8 @@
 //!
 //! - `POST /api/public/otel/v1/traces`: OTLP/HTTP, protobuf or JSON, optionally gzipped; span
 //!   attributes are mapped like the Langfuse server does (`langfuse.observation.*`,
-//!   `langfuse.trace.*`, `user.id`, `session.id`, ...);
+//!   `langfuse.trace.*`, `user.id`, `session.id`, ...); the decoded exports themselves, in the
+//!   official [`opentelemetry_proto`] types, are available from [`TestServer::otlp_requests`];
 //! - `POST /api/public/ingestion`: the batch ingestion API, answered with 207 and per-event
 //!   results, deduplicating events by envelope id like the real server;
 //! - `GET /api/public/projects`: one project, for building trace URLs.
@@ -77,3 +78,7 @@ mod tests;
 pub use faults::{EventErrors, Fault, Faults, Route};
 pub use model::{Observation, RecordedRequest, Score, Trace};
 pub use server::{TestServer, TestServerBuilder};
+
+/// The OTLP message types [`TestServer::otlp_requests`] returns (the `opentelemetry-proto` crate
+/// this server decodes with), so tests can inspect them without depending on a matching version.
+pub use opentelemetry_proto;

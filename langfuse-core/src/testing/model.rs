@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::{Map, Value};
 
 /// A trace as Langfuse shows it, assembled from every span or event that mentioned its id.
@@ -258,6 +259,8 @@ pub(crate) struct Store {
     envelope_receipts: HashMap<String, usize>,
     accepted_envelopes: HashSet<String>,
     sdk_logs: Vec<Value>,
+    /// Accepted OTLP exports as decoded, kept only while the model is built.
+    otlp_requests: Vec<ExportTraceServiceRequest>,
 }
 
 fn set_if_some<T>(slot: &mut Option<T>, value: Option<T>) {
@@ -295,6 +298,14 @@ impl Store {
 
     pub(crate) fn sdk_logs(&self) -> &[Value] {
         &self.sdk_logs
+    }
+
+    pub(crate) fn otlp_requests(&self) -> &[ExportTraceServiceRequest] {
+        &self.otlp_requests
+    }
+
+    pub(crate) fn push_otlp_request(&mut self, request: ExportTraceServiceRequest) {
+        self.otlp_requests.push(request);
     }
 
     pub(crate) fn envelope_receipts(&self, id: &str) -> usize {

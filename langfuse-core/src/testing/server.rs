@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -104,7 +105,7 @@ impl TestServerBuilder {
     /// Whether OTLP spans are mapped into the Langfuse model (default true). Load tests and
     /// benchmarks turn it off so the server only decodes and acknowledges each request: the
     /// figures then measure the client, not the bookkeeping of this server. Requests are still
-    /// recorded, without their span ids.
+    /// recorded, without their span ids, and [`TestServer::otlp_requests`] stays empty.
     pub fn build_model(mut self, build: bool) -> Self {
         self.build_model = build;
         self
@@ -312,6 +313,19 @@ impl TestServer {
         self.store().sdk_logs().to_vec()
     }
 
+    /// Every OTLP export the server accepted (answered 200), decoded into the official
+    /// `opentelemetry-proto` types, in the order they were applied: the exact attribute values,
+    /// their types (a plain string versus a JSON-encoded one, integers, booleans, arrays), span
+    /// statuses and resource attributes, which the Langfuse-shaped model cannot show.
+    ///
+    /// Requests that a fault failed, that were unauthorized or that could not be decoded are not
+    /// included (they are in [`requests`](Self::requests)). Nothing is kept when the server was
+    /// built with [`build_model(false)`](TestServerBuilder::build_model). Cleared by
+    /// [`reset`](Self::reset).
+    pub fn otlp_requests(&self) -> Vec<ExportTraceServiceRequest> {
+        self.store().otlp_requests().to_vec()
+    }
+
     /// Every request received, answered or not, in the order they were finished.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.store().requests().to_vec()
@@ -373,8 +387,8 @@ impl TestServer {
         self.wait_until(timeout, |s| s.store().scores().len() >= n)
     }
 
-    /// Forgets everything received (model, requests, receipts, deduplication memory); the fault
-    /// plan stays.
+    /// Forgets everything received (model, requests, decoded OTLP exports, receipts,
+    /// deduplication memory); the fault plan stays.
     pub fn reset(&self) {
         self.shared.update(|store| *store = Store::default());
     }

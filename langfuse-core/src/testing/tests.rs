@@ -318,6 +318,11 @@ async fn otlp_protobuf_maps_to_langfuse_fields() {
     assert_eq!(recorded.content_encoding, None);
     assert_eq!(recorded.span_ids, [hex(&CHILD_ID), hex(&ROOT_ID)]);
     assert!(recorded.header("Authorization").is_some());
+    assert_eq!(
+        server.otlp_requests(),
+        [sample_export()],
+        "the accepted export, decoded exactly as sent"
+    );
 }
 
 #[tokio::test]
@@ -335,6 +340,7 @@ async fn otlp_gzipped_protobuf_is_decoded_and_recorded_compressed() {
     let recorded = &server.requests()[0];
     assert_eq!(recorded.body_bytes, size);
     assert_eq!(recorded.content_encoding.as_deref(), Some("gzip"));
+    assert_eq!(server.otlp_requests(), [sample_export()], "decompressed");
 }
 
 #[tokio::test]
@@ -374,6 +380,22 @@ async fn otlp_json_and_repeated_exports() {
         "root name fallback"
     );
     assert_eq!(trace.session_id.as_deref(), Some("s"));
+
+    let exports = server.otlp_requests();
+    assert_eq!(
+        exports.len(),
+        2,
+        "one per accepted request, duplicates included"
+    );
+    assert_eq!(exports[0], exports[1]);
+    let decoded = &exports[0].resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(decoded.span_id, ROOT_ID);
+    assert_eq!(decoded.name, "json-root");
+    assert_eq!(
+        decoded.attributes[0],
+        s("langfuse.observation.type", "tool"),
+        "OTLP/JSON lands in the same types as protobuf"
+    );
 }
 
 #[tokio::test]
@@ -425,6 +447,12 @@ async fn every_trace_id_gets_a_trace_and_bad_otlp_is_rejected() {
     .expect("request sent");
     assert_eq!(bad_json_id.status(), 400);
     assert_eq!(server.observations().len(), 1);
+    assert_eq!(
+        server.otlp_requests().len(),
+        1,
+        "rejected bodies are only in requests()"
+    );
+    assert_eq!(server.requests().len(), 5);
 }
 
 #[tokio::test]
@@ -704,6 +732,10 @@ async fn status_faults_fail_without_applying_and_can_target_a_route() {
     assert_eq!(body["error"], "Internal Server Error");
     assert!(server.observations().is_empty());
     assert!(server.traces().is_empty());
+    assert!(
+        server.otlp_requests().is_empty(),
+        "a failed export is not kept"
+    );
     assert!(server.faults().rules().is_empty());
 
     let response = ingestion(&server, &batch).send().await.expect("sent");
@@ -941,9 +973,15 @@ async fn reset_clears_data_but_keeps_faults() {
     let server = TestServer::start();
     let batch = json!({"batch": [span_create("e1", "span-1")]});
     ingestion(&server, &batch).send().await.expect("sent");
+    otlp(&server, sample_export().encode_to_vec())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(server.otlp_requests().len(), 1);
     server.set_faults(Faults::new().fail_next(1, 500).max_body_bytes(1 << 20));
     server.reset();
     assert!(server.observations().is_empty());
+    assert!(server.otlp_requests().is_empty());
     assert!(server.traces().is_empty());
     assert!(server.requests().is_empty());
     assert_eq!(server.envelope_receipts("e1"), 0);
@@ -958,4 +996,20 @@ async fn reset_clears_data_but_keeps_faults() {
     assert_eq!(server.observation("span-1").map(|o| o.writes), Some(1));
     server.clear_faults();
     assert_eq!(server.faults(), Faults::new());
+}
+
+#[tokio::test]
+async fn without_the_model_exports_are_acknowledged_but_not_kept() {
+    let server = TestServer::builder().build_model(false).start();
+    let response = otlp(&server, sample_export().encode_to_vec())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    assert!(server.observations().is_empty());
+    assert!(server.otlp_requests().is_empty());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].status, Some(200));
+    assert!(requests[0].span_ids.is_empty());
 }

@@ -1,0 +1,117 @@
+//! The generated code that records arguments, return values and errors.
+//!
+//! Values are captured through autoref specialization (see `Capture` in the core crate) at the
+//! expansion site, where the concrete type — or a generic parameter with its bounds — is known.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{GenericArgument, Ident, PathArguments, Type};
+
+/// `reference` is an expression of type `&T`; yields its `CapturedValue`.
+pub(crate) fn value(private: &TokenStream, reference: TokenStream) -> TokenStream {
+    quote! {{
+        #[allow(unused_imports)]
+        use #private::{CaptureDebug as _, CaptureSerialize as _, CaptureTypeName as _};
+        (&&&#private::Capture(#reference)).__lf_capture()
+    }}
+}
+
+/// `reference` is an expression of type `&E`; yields the error's message.
+fn error_message(private: &TokenStream, reference: TokenStream) -> TokenStream {
+    quote! {{
+        #[allow(unused_imports)]
+        use #private::{ErrorDebug as _, ErrorDisplay as _, ErrorTypeName as _};
+        (&&&#private::Capture(#reference)).__lf_error_message()
+    }}
+}
+
+/// The closure that records the arguments when the observation starts.
+pub(crate) fn inputs(private: &TokenStream, names: Option<&[Ident]>) -> TokenStream {
+    let args = names.unwrap_or_default().iter().map(|name| {
+        let label = name.to_string();
+        let captured = value(private, quote!(&#name));
+        quote!(__lf_inputs.arg(#label, #captured);)
+    });
+    quote! {
+        |__lf_inputs: &mut #private::Inputs| { #(#args)* }
+    }
+}
+
+/// Statements recording `__lf_ret` on `__lf_scope`: `Ok` values as output, `Err` as an error,
+/// anything else as output. `ty` is the declared type, when it can be named.
+pub(crate) fn output(private: &TokenStream, ty: Option<&Type>, capture: bool) -> TokenStream {
+    let record_value = |reference: TokenStream| {
+        if !capture {
+            return quote!();
+        }
+        let captured = value(private, reference);
+        quote! {
+            if __lf_scope.wants_output() {
+                __lf_scope.output(#captured);
+            }
+        }
+    };
+    match ty {
+        Some(ty) if is_unit(ty) => quote!(),
+        Some(ty) if last_segment_is(ty, "Result") => {
+            let ok = record_value(quote!(__lf_value));
+            let message = error_message(private, quote!(__lf_error));
+            quote! {
+                match &__lf_ret {
+                    ::core::result::Result::Ok(__lf_value) => { #ok }
+                    ::core::result::Result::Err(__lf_error) => __lf_scope.error(#message),
+                }
+            }
+        }
+        _ => record_value(quote!(&__lf_ret)),
+    }
+}
+
+fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(tuple) if tuple.elems.is_empty())
+}
+
+/// Whether the type is written as `…::Name<…>`, e.g. `Result`, `io::Result` or `anyhow::Result`.
+pub(crate) fn last_segment_is(ty: &Type, name: &str) -> bool {
+    match ty {
+        Type::Path(path) => path.path.segments.last().is_some_and(|s| s.ident == name),
+        Type::Paren(inner) => last_segment_is(&inner.elem, name),
+        Type::Group(inner) => last_segment_is(&inner.elem, name),
+        _ => false,
+    }
+}
+
+/// Whether `impl Trait` appears anywhere in the type, which then cannot be written in a `let`.
+pub(crate) fn contains_impl_trait(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+    }
+    let mut finder = Finder(false);
+    syn::visit::Visit::visit_type(&mut finder, ty);
+    finder.0
+}
+
+/// The `T` of `Future<Output = T>` among trait bounds, if written there.
+pub(crate) fn future_output<'a>(
+    bounds: impl IntoIterator<Item = &'a syn::TypeParamBound>,
+) -> Option<Option<&'a Type>> {
+    bounds.into_iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let segment = bound.path.segments.last()?;
+        if segment.ident != "Future" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(arguments) = &segment.arguments else {
+            return Some(None);
+        };
+        Some(arguments.args.iter().find_map(|argument| match argument {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+            _ => None,
+        }))
+    })
+}

@@ -1,0 +1,283 @@
+//! Generating the instrumented function from a validated plan.
+//!
+//! The signature, attributes and body are kept; the body runs inside an observation:
+//!
+//! - `async fn`: the body becomes an inner `async move` block polled with the observation
+//!   current, so it nests across `.await` and inside `join!`/`select!` arms.
+//! - a function returning `impl Future` or `Pin<Box<dyn Future>>` (including `#[async_trait]`
+//!   methods, which arrive in that shape): the body runs at the call to build the future,
+//!   which is then wrapped the same way, so the observation lasts until the future completes.
+//! - any other function: the body runs in a closure under `catch_unwind`, so the return value
+//!   of every exit, `return` and `?` included, and any panic's message are recorded.
+//! - a `#[track_caller]` function: the body stays in place (a closure would hide the caller's
+//!   location) and its early exits are rewritten to pass by the recording code.
+//!
+//! A fake return edge typed with the declared return type keeps inference exactly as it was
+//! for bodies moved into a closure or async block.
+
+mod capture;
+mod rewrite;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{ItemFn, ReturnType, Type};
+
+use crate::validate::Plan;
+
+pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
+    let krate = &plan.krate;
+    let private = quote!(#krate::__private);
+    let start = start(plan, &private);
+    let return_type = match &function.sig.output {
+        ReturnType::Default => None,
+        ReturnType::Type(_, ty) => Some((**ty).clone()),
+    };
+    let nameable = return_type
+        .as_ref()
+        .filter(|ty| !capture::contains_impl_trait(ty));
+
+    let body = if function.sig.asyncness.is_some() {
+        let unit: Type = syn::parse_quote!(());
+        let output_type = Some(return_type.as_ref().unwrap_or(&unit))
+            .filter(|ty| !capture::contains_impl_trait(ty));
+        async_body(plan, &private, &function.block, output_type)
+    } else if let Some(future) = return_type.as_ref().and_then(returned_future) {
+        future_body(plan, &private, &function.block, nameable, future)
+    } else if function
+        .attrs
+        .iter()
+        .any(|a| a.path().is_ident("track_caller"))
+    {
+        in_place_body(plan, &private, &mut function.block, return_type.as_ref())
+    } else {
+        sync_body(plan, &private, &function.block, nameable)
+    };
+
+    let ItemFn {
+        attrs, vis, sig, ..
+    } = &function;
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #start
+            #body
+        }
+    }
+}
+
+/// The static description of the function and the call that starts the observation.
+fn start(plan: &Plan, private: &TokenStream) -> TokenStream {
+    let Plan {
+        name, kind, flush, ..
+    } = plan;
+    let capture_input = plan.inputs.is_some();
+    let capture_output = plan.capture_output;
+    let inputs = capture::inputs(private, plan.inputs.as_deref());
+    quote! {
+        static __LF_META: #private::Meta = #private::Meta {
+            name: #name,
+            kind: #private::ObservationType::#kind,
+            capture_input: #capture_input,
+            capture_output: #capture_output,
+            flush: #flush,
+        };
+        #[allow(unused_mut)]
+        let mut __lf_scope = #private::start(&__LF_META, #inputs);
+    }
+}
+
+/// A statement that pins the inferred return type of a moved body to the declared one.
+fn fake_return(ty: Option<&Type>) -> TokenStream {
+    let Some(ty) = ty else {
+        return quote!();
+    };
+    quote! {
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::let_with_type_underscore,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let __lf_fake_return: #ty = loop {};
+            return __lf_fake_return;
+        }
+    }
+}
+
+fn sync_body(
+    plan: &Plan,
+    private: &TokenStream,
+    block: &syn::Block,
+    ty: Option<&Type>,
+) -> TokenStream {
+    let fake = fake_return(ty);
+    let stmts = &block.stmts;
+    let record = capture::output(private, ty, plan.capture_output);
+    quote! {
+        let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
+        #[allow(clippy::redundant_closure_call)]
+        let __lf_result = #private::catch_unwind(#private::AssertUnwindSafe(move || {
+            #fake
+            #(#stmts)*
+        }));
+        ::core::mem::drop(__lf_entered);
+        match __lf_result {
+            ::core::result::Result::Ok(__lf_ret) => {
+                if let ::core::option::Option::Some(mut __lf_scope) = __lf_scope {
+                    #record
+                    __lf_scope.end();
+                }
+                __lf_ret
+            }
+            ::core::result::Result::Err(__lf_panic) => {
+                if let ::core::option::Option::Some(mut __lf_scope) = __lf_scope {
+                    __lf_scope.panicked(&*__lf_panic);
+                    __lf_scope.end();
+                }
+                #private::resume_unwind(__lf_panic)
+            }
+        }
+    }
+}
+
+fn in_place_body(
+    plan: &Plan,
+    private: &TokenStream,
+    block: &mut syn::Block,
+    return_type: Option<&Type>,
+) -> TokenStream {
+    let question = match return_type {
+        Some(ty) if capture::last_segment_is(ty, "Result") => rewrite::Question::Result,
+        Some(ty) if capture::last_segment_is(ty, "Option") => rewrite::Question::Option,
+        _ => rewrite::Question::Keep,
+    };
+    rewrite::early_exits(block, question);
+    let label = rewrite::label();
+    let stmts = &block.stmts;
+    let nameable = return_type.filter(|ty| !capture::contains_impl_trait(ty));
+    let annotation = nameable.map(|ty| quote!(: #ty));
+    let record = capture::output(private, nameable, plan.capture_output);
+    quote! {
+        let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
+        #[allow(unreachable_code, unused_labels)]
+        let __lf_ret #annotation = #label: { #(#stmts)* };
+        ::core::mem::drop(__lf_entered);
+        if let ::core::option::Option::Some(mut __lf_scope) = __lf_scope {
+            #record
+            __lf_scope.end();
+        }
+        __lf_ret
+    }
+}
+
+/// Awaits `__lf_future` under the observation, records the result and ends it.
+fn finish_future(plan: &Plan, private: &TokenStream, output: Option<&Type>) -> TokenStream {
+    let annotation = output.map(|ty| quote!(: #ty));
+    let record = capture::output(private, output, plan.capture_output);
+    quote! {
+        let __lf_ret #annotation = match &__lf_scope {
+            ::core::option::Option::Some(__lf_active) => __lf_active.instrument(__lf_future).await,
+            ::core::option::Option::None => __lf_future.await,
+        };
+        if let ::core::option::Option::Some(mut __lf_scope) = __lf_scope {
+            #record
+            __lf_scope.end_async().await;
+        }
+        __lf_ret
+    }
+}
+
+fn async_body(
+    plan: &Plan,
+    private: &TokenStream,
+    block: &syn::Block,
+    output: Option<&Type>,
+) -> TokenStream {
+    let fake = fake_return(output);
+    let stmts = &block.stmts;
+    let finish = finish_future(plan, private, output);
+    quote! {
+        let __lf_future = async move {
+            #fake
+            #(#stmts)*
+        };
+        #finish
+    }
+}
+
+/// How a function hands back its future.
+struct ReturnedFuture<'a> {
+    boxed: bool,
+    output: Option<&'a Type>,
+}
+
+/// Recognises `impl Future<Output = T>` and `Pin<Box<dyn Future<Output = T> + …>>`.
+fn returned_future(ty: &Type) -> Option<ReturnedFuture<'_>> {
+    match ty {
+        Type::ImplTrait(bounds) => {
+            capture::future_output(&bounds.bounds).map(|output| ReturnedFuture {
+                boxed: false,
+                output,
+            })
+        }
+        Type::Path(path) => {
+            let pin = path.path.segments.last().filter(|s| s.ident == "Pin")?;
+            let boxed = only_type_argument(&pin.arguments)?;
+            let Type::Path(boxed) = boxed else {
+                return None;
+            };
+            let boxed = boxed.path.segments.last().filter(|s| s.ident == "Box")?;
+            let Type::TraitObject(object) = only_type_argument(&boxed.arguments)? else {
+                return None;
+            };
+            capture::future_output(&object.bounds).map(|output| ReturnedFuture {
+                boxed: true,
+                output,
+            })
+        }
+        Type::Paren(inner) => returned_future(&inner.elem),
+        Type::Group(inner) => returned_future(&inner.elem),
+        _ => None,
+    }
+}
+
+fn only_type_argument(arguments: &syn::PathArguments) -> Option<&Type> {
+    let syn::PathArguments::AngleBracketed(arguments) = arguments else {
+        return None;
+    };
+    arguments.args.iter().find_map(|argument| match argument {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
+}
+
+fn future_body(
+    plan: &Plan,
+    private: &TokenStream,
+    block: &syn::Block,
+    return_type: Option<&Type>,
+    future: ReturnedFuture<'_>,
+) -> TokenStream {
+    let stmts = &block.stmts;
+    let annotation = return_type.map(|ty| quote!(-> #ty));
+    let output = future.output.filter(|ty| !capture::contains_impl_trait(ty));
+    let finish = finish_future(plan, private, output);
+    let wrapped = quote!(async move { #finish });
+    let wrapped = if future.boxed {
+        quote!(::std::boxed::Box::pin(#wrapped))
+    } else {
+        wrapped
+    };
+    quote! {
+        let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
+        #[allow(clippy::redundant_closure_call)]
+        let __lf_future = (move || #annotation { #(#stmts)* })();
+        ::core::mem::drop(__lf_entered);
+        #wrapped
+    }
+}

@@ -1,0 +1,41 @@
+//! The `#[observe]` attribute of `langfuse-observe`. Use it through that crate, which
+//! re-exports it together with the runtime the generated code calls.
+//!
+//! The macro works in three steps, one module each: `options` parses what was written in the
+//! attribute, `validate` checks it against itself and the function and decides a plan, and
+//! `expand` generates the instrumented function from the plan.
+
+mod expand;
+mod options;
+mod validate;
+
+use proc_macro::TokenStream;
+use quote::ToTokens;
+use syn::ItemFn;
+
+/// Records every call of the function as an observation in Langfuse.
+///
+/// See the `langfuse-observe` crate for the options and examples.
+#[proc_macro_attribute]
+pub fn observe(attribute: TokenStream, item: TokenStream) -> TokenStream {
+    let function: ItemFn = match syn::parse(item.clone()) {
+        Ok(function) => function,
+        Err(error) => {
+            let mut out = error.to_compile_error();
+            out.extend(proc_macro2::TokenStream::from(item));
+            return out.into();
+        }
+    };
+    let planned = syn::parse::<options::Options>(attribute)
+        .and_then(|options| validate::validate(options, &function));
+    match planned {
+        Ok(plan) => expand::expand(&plan, function).into(),
+        Err(error) => {
+            // The function is still emitted, unchanged, so the rest of the crate keeps
+            // compiling and IDEs keep resolving it while the attribute is being fixed.
+            let mut out = error.to_compile_error();
+            function.to_tokens(&mut out);
+            out.into()
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Checking the options against each other and against the function, producing the plan that
+//! expansion follows. Every problem becomes an error spanned on the token that causes it.
+
+use proc_macro2::Span;
+use syn::{FnArg, Ident, ItemFn, Pat, Path};
+
+use crate::options::{Options, TYPES};
+
+/// What to generate, decided and checked.
+pub(crate) struct Plan {
+    pub(crate) name: String,
+    /// The `ObservationType` variant, e.g. `Generation`.
+    pub(crate) kind: Ident,
+    pub(crate) flush: bool,
+    pub(crate) capture_output: bool,
+    /// The parameter bindings recorded as input, in order; `None` when input is not captured.
+    pub(crate) inputs: Option<Vec<Ident>>,
+    pub(crate) krate: Path,
+}
+
+pub(crate) fn validate(options: Options, function: &ItemFn) -> Result<Plan, syn::Error> {
+    let mut errors = options.errors;
+    let signature = &function.sig;
+
+    if let Some(constness) = &signature.constness {
+        errors.push(syn::Error::new(
+            constness.span,
+            "#[observe] cannot be used on a `const fn`: recording a call needs the clock and the \
+             exporter at run time, which compile-time evaluation cannot reach; remove `const` or \
+             the attribute",
+        ));
+    }
+
+    let kind = match &options.as_type {
+        None => Ident::new("Span", Span::call_site()),
+        Some(as_type) if TYPES.contains(&as_type.value.as_str()) => {
+            Ident::new(&variant_name(&as_type.value), Span::call_site())
+        }
+        Some(as_type) => {
+            let hint = if as_type.value == "event" {
+                "; an event is a point in time, not a call: record one with `create_event`"
+            } else {
+                ""
+            };
+            errors.push(syn::Error::new(
+                as_type.span,
+                format!(
+                    "unknown observation type {:?}; expected one of: {}{hint}",
+                    as_type.value,
+                    TYPES.join(", ")
+                ),
+            ));
+            Ident::new("Span", Span::call_site())
+        }
+    };
+
+    let name = match &options.name {
+        Some(name) if name.value.trim().is_empty() => {
+            errors.push(syn::Error::new(name.span, "`name` must not be empty"));
+            String::new()
+        }
+        Some(name) => name.value.clone(),
+        None => signature.ident.to_string(),
+    };
+
+    let bindings = parameter_bindings(function);
+    let capture_input = options.capture_input.as_ref().is_none_or(|c| c.value);
+    if let (Some(skip_all), Some(skip)) = (options.skip_all, &options.skip) {
+        let mut error = syn::Error::new(skip.span, "`skip(...)` conflicts with `skip_all`");
+        error.combine(syn::Error::new(
+            skip_all,
+            "`skip_all` already skips every argument",
+        ));
+        errors.push(error);
+    }
+    if let (Some(off), false) = (&options.capture_input, capture_input) {
+        for span in options
+            .skip
+            .as_ref()
+            .map(|s| s.span)
+            .into_iter()
+            .chain(options.skip_all)
+        {
+            let mut error = syn::Error::new(
+                span,
+                "`skip` has no effect with `capture_input = false`, which records no argument",
+            );
+            error.combine(syn::Error::new(
+                off.span,
+                "input capture is turned off here",
+            ));
+            errors.push(error);
+        }
+    }
+    let skipped = options
+        .skip
+        .as_ref()
+        .map_or(&[][..], |skip| &skip.value[..]);
+    for name in skipped {
+        if !bindings.contains(name) {
+            let known: Vec<String> = bindings.iter().map(Ident::to_string).collect();
+            errors.push(syn::Error::new(
+                name.span(),
+                format!(
+                    "`skip({name})` names no parameter of `{}`; its parameters are: {}",
+                    signature.ident,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+
+    let inputs = (capture_input && options.skip_all.is_none()).then(|| {
+        bindings
+            .into_iter()
+            .filter(|b| !skipped.contains(b))
+            .collect()
+    });
+
+    let mut errors = errors.into_iter();
+    if let Some(mut first) = errors.next() {
+        first.extend(errors);
+        return Err(first);
+    }
+    Ok(Plan {
+        name,
+        kind,
+        flush: options.flush.is_none_or(|f| f.value),
+        capture_output: options.capture_output.is_none_or(|c| c.value),
+        inputs,
+        krate: options
+            .krate
+            .unwrap_or_else(|| syn::parse_quote!(::langfuse_observe)),
+    })
+}
+
+fn variant_name(as_type: &str) -> String {
+    let mut chars = as_type.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// The names a function's parameters bind, `self` excluded by construction: a receiver is not
+/// a typed parameter. Patterns contribute each name they bind.
+fn parameter_bindings(function: &ItemFn) -> Vec<Ident> {
+    let mut names = Vec::new();
+    for input in &function.sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            collect(&typed.pat, &mut names);
+        }
+    }
+    names
+}
+
+fn collect(pattern: &Pat, names: &mut Vec<Ident>) {
+    match pattern {
+        Pat::Ident(binding) => {
+            if binding.ident != "self" {
+                names.push(binding.ident.clone());
+            }
+            if let Some((_, sub)) = &binding.subpat {
+                collect(sub, names);
+            }
+        }
+        Pat::Tuple(tuple) => tuple.elems.iter().for_each(|p| collect(p, names)),
+        Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|p| collect(p, names)),
+        Pat::Struct(structure) => structure.fields.iter().for_each(|f| collect(&f.pat, names)),
+        Pat::Slice(slice) => slice.elems.iter().for_each(|p| collect(p, names)),
+        Pat::Reference(reference) => collect(&reference.pat, names),
+        Pat::Paren(paren) => collect(&paren.pat, names),
+        Pat::Type(typed) => collect(&typed.pat, names),
+        _ => {}
+    }
+}
