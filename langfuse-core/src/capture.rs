@@ -237,6 +237,8 @@ fn guarded<T: ?Sized>(capture: impl FnOnce() -> CapturedValue, via: &str) -> Cap
 }
 
 #[cfg(test)]
+// The triple borrow is the point: it is what the macro emits, for types clippy sees through.
+#[allow(clippy::needless_borrow)]
 mod tests {
     use super::*;
 
@@ -274,7 +276,7 @@ mod tests {
     #[test]
     fn capture_prefers_serialize_then_debug_then_the_type_name() {
         #[derive(Debug)]
-        struct OnlyDebug(u8);
+        struct OnlyDebug(#[allow(dead_code)] u8);
         struct Opaque;
         assert_eq!((&&&Capture(&vec![1, 2])).__lf_capture().as_str(), "[1,2]");
         assert_eq!(
