@@ -7,12 +7,19 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::wire::{decode_export, Any, Capture};
-use common::{assert_accounted, config, exporter, instant, requests_to, OTLP_PATH, WAIT};
+use common::{
+    assert_accounted, attr, config, exporter, instant, otlp_span, requests_to, resource_attr,
+    OTLP_PATH, WAIT,
+};
 use langfuse_observe::{
     Exporter, ExporterKind, GenerationDetails, Level, Observation, ObservationId, ObservationType,
     PromptRef, TraceAttributes, TraceId,
 };
+use langfuse_observe_core::testing::opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use langfuse_observe_core::testing::opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue,
+};
+use langfuse_observe_core::testing::opentelemetry_proto::tonic::trace::v1::Span;
 use langfuse_observe_core::testing::TestServer;
 use serde_json::json;
 
@@ -288,52 +295,70 @@ fn requests_carry_the_langfuse_headers() {
 }
 
 /// A string attribute holding a JSON document, parsed.
-fn json_attr(span: &common::wire::Span, key: &str) -> serde_json::Value {
-    match span.attr(key) {
-        Some(Any::Str(text)) => {
+fn json_attr(span: &Span, key: &str) -> serde_json::Value {
+    match attr(&span.attributes, key) {
+        Some(Any::StringValue(text)) => {
             serde_json::from_str(text).unwrap_or_else(|e| panic!("{key} is not JSON ({e}): {text}"))
         }
         other => panic!("{key} is a JSON string, got {other:?}"),
     }
 }
 
+/// A span attribute as an owned value, for comparisons.
+fn span_attr(span: &Span, key: &str) -> Option<Any> {
+    attr(&span.attributes, key).cloned()
+}
+
+/// A native OTLP array of strings.
+fn string_array(items: &[&str]) -> Any {
+    Any::ArrayValue(ArrayValue {
+        values: items
+            .iter()
+            .map(|item| AnyValue {
+                value: Some(Any::StringValue((*item).to_owned())),
+            })
+            .collect(),
+    })
+}
+
 /// What the server model cannot tell apart: plain strings travel raw (not JSON-quoted),
 /// metadata scalars keep their type, nested values are JSON, tags are a string array, and an
-/// error sets the span status too.
+/// error sets the span status too. Checked on the export exactly as the server decoded it.
 #[test]
 fn values_are_encoded_like_the_python_sdk_sends_them() {
-    let capture = Capture::start();
+    let server = TestServer::start();
     let exporter = exporter(
-        common::config_for_url(
-            &capture.url(),
-            "pk-lf-test",
-            "sk-lf-test",
-            ExporterKind::Otlp,
-        )
-        .gzip(false)
-        .environment("test-env")
-        .release("r-config")
-        .flush_interval(Duration::from_secs(60)),
+        config(&server, ExporterKind::Otlp)
+            .gzip(false)
+            .environment("test-env")
+            .release("r-config")
+            .flush_interval(Duration::from_secs(60)),
     );
     let sample = sample();
     deliver(&exporter, sample.observations);
-    let requests = capture.requests();
+    let requests = requests_to(&server, OTLP_PATH);
     assert_eq!(requests.len(), 1, "one batch");
-    assert_eq!(requests[0].path, OTLP_PATH);
-    assert_eq!(requests[0].header("content-encoding"), None);
-    let export = decode_export(&requests[0].body);
-
+    assert_eq!(requests[0].status, Some(200));
     assert_eq!(
-        export.resource_attr("langfuse.environment"),
-        Some(&Any::Str("test-env".into()))
+        requests[0].content_type.as_deref(),
+        Some("application/x-protobuf")
+    );
+    assert_eq!(requests[0].content_encoding, None);
+    let exports = server.otlp_requests();
+    assert_eq!(exports.len(), 1, "one export accepted");
+    let export = &exports[0];
+
+    let str_attr = |value: &str| Some(Any::StringValue(value.to_owned()));
+    assert_eq!(
+        resource_attr(export, "langfuse.environment").cloned(),
+        str_attr("test-env")
     );
     assert_eq!(
-        export.resource_attr("langfuse.release"),
-        Some(&Any::Str("r-config".into()))
+        resource_attr(export, "langfuse.release").cloned(),
+        str_attr("r-config")
     );
 
-    let str_attr = |value: &str| Some(Any::Str(value.to_owned()));
-    let root = export.span("pipeline");
+    let root = otlp_span(export, "pipeline");
     assert_eq!(root.trace_id, sample.trace.to_bytes());
     assert_eq!(root.span_id, sample.root.to_bytes());
     assert!(root.parent_span_id.is_empty(), "the root has no parent");
@@ -343,56 +368,54 @@ fn values_are_encoded_like_the_python_sdk_sends_them() {
         "a structured value is a JSON string"
     );
     assert_eq!(
-        root.attr("langfuse.observation.output").cloned(),
+        span_attr(root, "langfuse.observation.output"),
         str_attr("plain answer"),
         "a plain string is sent raw, not JSON-quoted"
     );
     assert_eq!(
-        root.attr("langfuse.trace.tags").cloned(),
-        Some(Any::Array(vec![
-            Any::Str("alpha".into()),
-            Any::Str("beta".into())
-        ]))
+        span_attr(root, "langfuse.trace.tags"),
+        Some(string_array(&["alpha", "beta"])),
+        "tags are a native string array"
     );
     assert_eq!(
-        root.attr("langfuse.trace.public").cloned(),
-        Some(Any::Bool(true))
+        span_attr(root, "langfuse.trace.public"),
+        Some(Any::BoolValue(true))
     );
     assert_eq!(
-        root.attr("langfuse.trace.metadata.count").cloned(),
-        Some(Any::Int(3))
+        span_attr(root, "langfuse.trace.metadata.count"),
+        Some(Any::IntValue(3))
     );
     assert_eq!(
-        root.attr("langfuse.trace.output").cloned(),
+        span_attr(root, "langfuse.trace.output"),
         str_attr("trace output")
     );
-    assert_eq!(root.attr("user.id").cloned(), str_attr("user-1"));
-    assert_eq!(root.attr("session.id").cloned(), str_attr("session-1"));
+    assert_eq!(span_attr(root, "user.id"), str_attr("user-1"));
+    assert_eq!(span_attr(root, "session.id"), str_attr("session-1"));
     assert_eq!(
         root.start_time_unix_nano, 1_700_000_000_123_456_000,
         "start time in unix nanoseconds"
     );
     assert_eq!(root.end_time_unix_nano, 1_700_000_002_123_456_000);
     assert!(
-        root.status.as_ref().is_none_or(|(code, _)| *code != 2),
+        root.status.as_ref().is_none_or(|status| status.code != 2),
         "no error status on a span that did not fail: {:?}",
         root.status
     );
 
-    let llm = export.span("llm");
+    let llm = otlp_span(export, "llm");
     assert_eq!(llm.parent_span_id, sample.root.to_bytes());
     assert_eq!(
-        llm.attr("langfuse.observation.type").cloned(),
+        span_attr(llm, "langfuse.observation.type"),
         str_attr("generation")
     );
     assert_eq!(
-        llm.attr("langfuse.observation.metadata.attempt").cloned(),
-        Some(Any::Int(2)),
+        span_attr(llm, "langfuse.observation.metadata.attempt"),
+        Some(Any::IntValue(2)),
         "integers stay typed"
     );
     assert_eq!(
-        llm.attr("langfuse.observation.metadata.cached").cloned(),
-        Some(Any::Bool(false)),
+        span_attr(llm, "langfuse.observation.metadata.cached"),
+        Some(Any::BoolValue(false)),
         "booleans stay typed"
     );
     assert_eq!(
@@ -401,20 +424,20 @@ fn values_are_encoded_like_the_python_sdk_sends_them() {
         "nested values are JSON"
     );
     assert_eq!(
-        llm.attr("langfuse.observation.metadata.label").cloned(),
+        span_attr(llm, "langfuse.observation.metadata.label"),
         str_attr("x")
     );
     assert_eq!(
-        llm.attr("langfuse.observation.output").cloned(),
+        span_attr(llm, "langfuse.observation.output"),
         str_attr("Hello")
     );
     assert_eq!(
-        llm.attr("langfuse.environment").cloned(),
+        span_attr(llm, "langfuse.environment"),
         str_attr("test-env"),
         "environment on every span"
     );
     assert_eq!(
-        llm.attr("langfuse.observation.model.name").cloned(),
+        span_attr(llm, "langfuse.observation.model.name"),
         str_attr("gpt-4o")
     );
     assert_eq!(
@@ -430,38 +453,44 @@ fn values_are_encoded_like_the_python_sdk_sends_them() {
         json!({"input": 0.25, "output": 0.5})
     );
     assert_eq!(
-        llm.attr("langfuse.observation.prompt.name").cloned(),
+        span_attr(llm, "langfuse.observation.prompt.name"),
         str_attr("qa")
     );
     assert!(
         matches!(
-            llm.attr("langfuse.observation.prompt.version"),
-            Some(Any::Int(3)) | Some(Any::Str(_))
+            attr(&llm.attributes, "langfuse.observation.prompt.version"),
+            Some(Any::IntValue(3)) | Some(Any::StringValue(_))
         ),
         "{:?}",
-        llm.attr("langfuse.observation.prompt.version")
+        attr(&llm.attributes, "langfuse.observation.prompt.version")
     );
     assert!(
         matches!(
-            llm.attr("langfuse.observation.completion_start_time"),
-            Some(Any::Str(time)) if time.contains("2023-11-14T22:13:20.623456")
+            attr(&llm.attributes, "langfuse.observation.completion_start_time"),
+            Some(Any::StringValue(time)) if time.contains("2023-11-14T22:13:20.623456")
         ),
         "completion start time in ISO 8601: {:?}",
-        llm.attr("langfuse.observation.completion_start_time")
+        attr(
+            &llm.attributes,
+            "langfuse.observation.completion_start_time"
+        )
     );
 
-    let failed = export.span("search");
+    let failed = otlp_span(export, "search");
     assert_eq!(
-        failed.attr("langfuse.observation.level").cloned(),
+        span_attr(failed, "langfuse.observation.level"),
         str_attr("ERROR")
     );
     assert_eq!(
-        failed.attr("langfuse.observation.status_message").cloned(),
+        span_attr(failed, "langfuse.observation.status_message"),
         str_attr("boom")
     );
     assert_eq!(
-        failed.status,
-        Some((2, "boom".to_owned())),
+        failed
+            .status
+            .as_ref()
+            .map(|status| (status.code, status.message.as_str())),
+        Some((2, "boom")),
         "an error sets the span status (code 2) with the message"
     );
 }

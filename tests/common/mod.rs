@@ -5,8 +5,6 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-pub(crate) mod wire;
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +12,9 @@ use langfuse_observe::{
     Config, ConfigBuilder, Exporter, ExporterKind, Observation, ObservationId, Stats,
     TraceAttributes, TraceId,
 };
+use langfuse_observe_core::testing::opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use langfuse_observe_core::testing::opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use langfuse_observe_core::testing::opentelemetry_proto::tonic::trace::v1::Span;
 use langfuse_observe_core::testing::{RecordedRequest, TestServer};
 
 /// Generous deadline for flushes that are expected to complete; never an assertion on speed.
@@ -192,4 +193,42 @@ pub(crate) fn path_of(kind: ExporterKind) -> &'static str {
 /// How many spans these OTLP requests carried.
 pub(crate) fn spans_in(requests: &[RecordedRequest]) -> usize {
     requests.iter().map(|request| request.span_ids.len()).sum()
+}
+
+/// The value of the first attribute with this key in an OTLP attribute list (the first one wins,
+/// as in Langfuse); `None` when absent or empty.
+pub(crate) fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|value| value.value.as_ref())
+}
+
+/// A resource attribute of an OTLP export, from the first resource that has it.
+pub(crate) fn resource_attr<'a>(
+    export: &'a ExportTraceServiceRequest,
+    key: &str,
+) -> Option<&'a any_value::Value> {
+    export
+        .resource_spans
+        .iter()
+        .filter_map(|resource_spans| resource_spans.resource.as_ref())
+        .find_map(|resource| attr(&resource.attributes, key))
+}
+
+/// Every span of an OTLP export, in the order it was sent.
+pub(crate) fn otlp_spans(export: &ExportTraceServiceRequest) -> impl Iterator<Item = &Span> {
+    export
+        .resource_spans
+        .iter()
+        .flat_map(|resource_spans| &resource_spans.scope_spans)
+        .flat_map(|scope_spans| &scope_spans.spans)
+}
+
+/// The span with this name in an OTLP export; panics when there is none.
+pub(crate) fn otlp_span<'a>(export: &'a ExportTraceServiceRequest, name: &str) -> &'a Span {
+    otlp_spans(export)
+        .find(|span| span.name == name)
+        .unwrap_or_else(|| panic!("no span named {name} in {export:?}"))
 }
