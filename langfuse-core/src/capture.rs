@@ -9,7 +9,8 @@ use serde_json::value::RawValue;
 /// The marker appended to every value that was cut to fit a size limit.
 pub const TRUNCATION_MARKER: &str = "…[truncated by langfuse-observe]";
 
-/// A recorded input, output or metadata value.
+/// A recorded input, output or metadata value: plain text, which Langfuse shows as it is, or
+/// a JSON document.
 ///
 /// ```
 /// use langfuse_observe_core::capture::CapturedValue;
@@ -17,42 +18,52 @@ pub const TRUNCATION_MARKER: &str = "…[truncated by langfuse-observe]";
 /// assert_eq!(CapturedValue::json(&vec![1, 2]).as_str(), "[1,2]");
 /// // Plain strings stay plain: Langfuse shows them without quotes.
 /// assert_eq!(CapturedValue::json(&"hello"), CapturedValue::text("hello"));
+/// assert!(CapturedValue::text("hello").is_text());
 /// ```
 #[derive(Clone, Debug)]
-pub enum CapturedValue {
-    /// Text, sent without JSON quoting.
+pub struct CapturedValue(Repr);
+
+#[derive(Clone, Debug)]
+enum Repr {
     Text(String),
-    /// A serialized JSON document.
-    Json(Box<RawValue>),
+    /// Always valid JSON: only this module's serializer writes it.
+    Json(String),
 }
 
 impl CapturedValue {
     /// Plain text.
     pub fn text(text: impl Into<String>) -> Self {
-        Self::Text(text.into())
+        Self(Repr::Text(text.into()))
     }
 
-    /// Serializes `value`; a string becomes [`CapturedValue::Text`]. A value whose `Serialize`
-    /// implementation fails becomes a placeholder that says why, never an error.
+    /// Serializes `value`; a string becomes text. A value whose `Serialize` implementation
+    /// fails or panics becomes a placeholder that says why, never an error.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
-        match serde_json::value::to_raw_value(value) {
-            Ok(raw) if raw.get().starts_with('"') => match serde_json::from_str(raw.get()) {
-                Ok(text) => Self::Text(text),
-                Err(_) => Self::Json(raw),
-            },
-            Ok(raw) => Self::Json(raw),
-            Err(error) => Self::Text(format!(
-                "<unserializable {}: {error}>",
+        let mut buffer = Vec::with_capacity(32);
+        if let Err(reason) = write_json(&mut buffer, value) {
+            return Self::text(format!(
+                "<unserializable {}: {reason}>",
                 std::any::type_name::<T>()
-            )),
+            ));
         }
+        let json = String::from_utf8(buffer).unwrap_or_default();
+        if json.starts_with('"') {
+            if let Ok(text) = serde_json::from_str::<String>(&json) {
+                return Self(Repr::Text(text));
+            }
+        }
+        Self(Repr::Json(json))
+    }
+
+    /// Whether the value is plain text rather than a JSON document.
+    pub fn is_text(&self) -> bool {
+        matches!(self.0, Repr::Text(_))
     }
 
     /// The text, or the JSON document as text.
     pub fn as_str(&self) -> &str {
-        match self {
-            Self::Text(text) => text,
-            Self::Json(raw) => raw.get(),
+        match &self.0 {
+            Repr::Text(text) | Repr::Json(text) => text,
         }
     }
 
@@ -68,9 +79,9 @@ impl CapturedValue {
 
     /// The value as a JSON value (text becomes a JSON string).
     pub fn to_json_value(&self) -> serde_json::Value {
-        match self {
-            Self::Text(text) => serde_json::Value::String(text.clone()),
-            Self::Json(raw) => serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null),
+        match &self.0 {
+            Repr::Text(text) => serde_json::Value::String(text.clone()),
+            Repr::Json(json) => serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
         }
     }
 
@@ -90,17 +101,83 @@ impl CapturedValue {
         let mut kept = String::with_capacity(cut + TRUNCATION_MARKER.len());
         kept.push_str(&text[..cut]);
         kept.push_str(TRUNCATION_MARKER);
-        *self = Self::Text(kept);
+        *self = Self::text(kept);
         true
+    }
+}
+
+/// Serializes `value` as JSON onto `out`, leaving `out` as it was on failure or panic.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), String> {
+    let start = out.len();
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        serde_json::to_writer(&mut *out, value)
+    }));
+    let failure = match written {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => "its Serialize implementation panicked".to_owned(),
+    };
+    out.truncate(start);
+    Err(failure)
+}
+
+/// The arguments of an observed call, written straight into one JSON object keyed by
+/// parameter name.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Inputs {
+    json: Vec<u8>,
+}
+
+impl Inputs {
+    fn key(&mut self, name: &str) {
+        self.json
+            .push(if self.json.is_empty() { b'{' } else { b',' });
+        self.json.push(b'"');
+        self.json.extend_from_slice(name.as_bytes());
+        self.json.extend_from_slice(b"\":");
+    }
+
+    fn text(&mut self, name: &str, text: &str) {
+        self.key(name);
+        // Strings always serialize.
+        let _ = serde_json::to_writer(&mut self.json, text);
+    }
+
+    fn serialized<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+        self.key(name);
+        if let Err(reason) = write_json(&mut self.json, value) {
+            let placeholder = format!("<unserializable {}: {reason}>", std::any::type_name::<T>());
+            let _ = serde_json::to_writer(&mut self.json, &placeholder);
+        }
+    }
+
+    /// Records an argument captured separately.
+    pub fn arg(&mut self, name: &str, value: CapturedValue) {
+        match value.0 {
+            Repr::Text(text) => self.text(name, &text),
+            Repr::Json(json) => {
+                self.key(name);
+                self.json.extend_from_slice(json.as_bytes());
+            }
+        }
+    }
+
+    /// The JSON object, or `None` when no argument was recorded.
+    pub(crate) fn finish(mut self) -> Option<CapturedValue> {
+        if self.json.is_empty() {
+            return None;
+        }
+        self.json.push(b'}');
+        String::from_utf8(self.json)
+            .ok()
+            .map(|json| CapturedValue(Repr::Json(json)))
     }
 }
 
 impl PartialEq for CapturedValue {
     fn eq(&self, other: &Self) -> bool {
-        matches!(
-            (self, other),
-            (Self::Text(_), Self::Text(_)) | (Self::Json(_), Self::Json(_))
-        ) && self.as_str() == other.as_str()
+        self.is_text() == other.is_text() && self.as_str() == other.as_str()
     }
 }
 
@@ -118,64 +195,107 @@ impl From<&str> for CapturedValue {
 
 impl From<String> for CapturedValue {
     fn from(text: String) -> Self {
-        Self::Text(text)
+        Self::text(text)
     }
 }
 
 impl Serialize for CapturedValue {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Text(text) => serializer.serialize_str(text),
-            Self::Json(raw) => raw.serialize(serializer),
+        match &self.0 {
+            Repr::Text(text) => serializer.serialize_str(text),
+            // Embedded as JSON, not as a quoted string; validating here keeps the check off
+            // the caller's thread.
+            Repr::Json(json) => match serde_json::from_str::<&RawValue>(json) {
+                Ok(raw) => raw.serialize(serializer),
+                Err(_) => serializer.serialize_str(json),
+            },
         }
     }
 }
 
-/// Borrows a value for capture; see [`CaptureSerialize`].
+/// Borrows a value for capture.
 ///
-/// Code generated by `#[observe]` calls `(&&&Capture(&value)).__lf_capture()`. Method lookup
-/// then picks the first implementation whose bounds hold, from the most referenced receiver
-/// down: `Serialize` (as JSON), else `Debug` (as text), else the type's name. So a value never
-/// fails to compile for lack of `Serialize`, and generic parameters use the bounds they have.
+/// Code generated by `#[observe]` calls `(&&&&Capture(&value)).__lf_capture()` (or
+/// `.__lf_arg(inputs, name)` for an argument). Method lookup then picks the first
+/// implementation whose bounds hold, from the most referenced receiver down: text for string
+/// types, else `Serialize` (as JSON), else `Debug` (as text), else the type's name. So a value
+/// never fails to compile for lack of `Serialize`, and generic parameters use the bounds they
+/// have.
 #[doc(hidden)]
 pub struct Capture<'a, T: ?Sized>(pub &'a T);
 
-/// Capture through `Serialize`, the first choice.
+macro_rules! capture_level {
+    ($(#[$doc:meta])* $trait:ident, $receiver:ty, $bound:path, |$value:ident| $capture:expr, |$inputs:ident, $name:ident| $arg:expr) => {
+        $(#[$doc])*
+        #[doc(hidden)]
+        pub trait $trait {
+            /// The value as a [`CapturedValue`].
+            fn __lf_capture(&self) -> CapturedValue;
+            /// Records the value as the argument `name`.
+            fn __lf_arg(&self, inputs: &mut Inputs, name: &'static str);
+        }
+
+        impl<T: $bound + ?Sized> $trait for $receiver {
+            fn __lf_capture(&self) -> CapturedValue {
+                let $value = self.0;
+                $capture
+            }
+
+            fn __lf_arg(&self, $inputs: &mut Inputs, $name: &'static str) {
+                let $value = self.0;
+                $arg
+            }
+        }
+    };
+}
+
+/// A bound every type meets, for the last level.
 #[doc(hidden)]
-pub trait CaptureSerialize {
-    fn __lf_capture(&self) -> CapturedValue;
+pub trait Unbounded {}
+impl<T: ?Sized> Unbounded for T {}
+
+capture_level!(
+    /// Strings as plain text, the first choice.
+    CaptureText,
+    &&&Capture<'_, T>,
+    AsRef<str>,
+    |value| CapturedValue::text(value.as_ref()),
+    |inputs, name| inputs.text(name, value.as_ref())
+);
+
+capture_level!(
+    /// Through `Serialize`, as JSON.
+    CaptureSerialize,
+    &&Capture<'_, T>,
+    Serialize,
+    |value| CapturedValue::json(value),
+    |inputs, name| inputs.serialized(name, value)
+);
+
+capture_level!(
+    /// Through `Debug`, as text, when the value is not `Serialize`.
+    CaptureDebug,
+    &Capture<'_, T>,
+    std::fmt::Debug,
+    |value| debug_text(value),
+    |inputs, name| inputs.text(name, debug_text(value).as_str())
+);
+
+capture_level!(
+    /// The type's name, when the value is neither `Serialize` nor `Debug`.
+    CaptureTypeName,
+    Capture<'_, T>,
+    Unbounded,
+    |value| type_placeholder(value),
+    |inputs, name| inputs.text(name, type_placeholder(value).as_str())
+);
+
+fn debug_text<T: std::fmt::Debug + ?Sized>(value: &T) -> CapturedValue {
+    guarded::<T>(|| format!("{value:?}"), "Debug")
 }
 
-/// Capture through `Debug`, when the value is not `Serialize`.
-#[doc(hidden)]
-pub trait CaptureDebug {
-    fn __lf_capture(&self) -> CapturedValue;
-}
-
-/// The type's name, when the value is neither `Serialize` nor `Debug`.
-#[doc(hidden)]
-pub trait CaptureTypeName {
-    fn __lf_capture(&self) -> CapturedValue;
-}
-
-impl<T: Serialize + ?Sized> CaptureSerialize for &&Capture<'_, T> {
-    fn __lf_capture(&self) -> CapturedValue {
-        let value = self.0;
-        guarded::<T>(|| CapturedValue::json(value), "Serialize")
-    }
-}
-
-impl<T: std::fmt::Debug + ?Sized> CaptureDebug for &Capture<'_, T> {
-    fn __lf_capture(&self) -> CapturedValue {
-        let value = self.0;
-        guarded::<T>(|| CapturedValue::Text(format!("{value:?}")), "Debug")
-    }
-}
-
-impl<T: ?Sized> CaptureTypeName for Capture<'_, T> {
-    fn __lf_capture(&self) -> CapturedValue {
-        CapturedValue::Text(format!("<{}>", std::any::type_name::<T>()))
-    }
+fn type_placeholder<T: ?Sized>(_: &T) -> CapturedValue {
+    CapturedValue::text(format!("<{}>", std::any::type_name::<T>()))
 }
 
 /// An error's message through `Display`, the first choice.
@@ -199,16 +319,14 @@ pub trait ErrorTypeName {
 impl<T: std::fmt::Display + ?Sized> ErrorDisplay for &&Capture<'_, T> {
     fn __lf_error_message(&self) -> String {
         let error = self.0;
-        let text = guarded::<T>(|| CapturedValue::Text(error.to_string()), "Display");
-        non_empty::<T>(text)
+        non_empty::<T>(guarded::<T>(|| error.to_string(), "Display"))
     }
 }
 
 impl<T: std::fmt::Debug + ?Sized> ErrorDebug for &Capture<'_, T> {
     fn __lf_error_message(&self) -> String {
         let error = self.0;
-        let text = guarded::<T>(|| CapturedValue::Text(format!("{error:?}")), "Debug");
-        non_empty::<T>(text)
+        non_empty::<T>(guarded::<T>(|| format!("{error:?}"), "Debug"))
     }
 }
 
@@ -219,21 +337,18 @@ impl<T: ?Sized> ErrorTypeName for Capture<'_, T> {
 }
 
 fn non_empty<T: ?Sized>(text: CapturedValue) -> String {
-    match text {
-        CapturedValue::Text(text) if !text.is_empty() => text,
+    match text.0 {
+        Repr::Text(text) if !text.is_empty() => text,
         _ => std::any::type_name::<T>().to_owned(),
     }
 }
 
-/// A panicking `Serialize`, `Debug` or `Display` implementation must not take the program down
-/// with it: the value becomes a placeholder.
-fn guarded<T: ?Sized>(capture: impl FnOnce() -> CapturedValue, via: &str) -> CapturedValue {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(capture)).unwrap_or_else(|_| {
-        CapturedValue::Text(format!(
-            "<{via} of {} panicked>",
-            std::any::type_name::<T>()
-        ))
-    })
+/// A panicking `Debug` or `Display` implementation must not take the program down with it:
+/// the value becomes a placeholder.
+fn guarded<T: ?Sized>(format: impl FnOnce() -> String, via: &str) -> CapturedValue {
+    let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(format))
+        .unwrap_or_else(|_| format!("<{via} of {} panicked>", std::any::type_name::<T>()));
+    CapturedValue::text(text)
 }
 
 #[cfg(test)]
@@ -249,7 +364,7 @@ mod tests {
             "a \"quoted\" word"
         );
         let value = CapturedValue::json(&serde_json::json!({"k": [1, true]}));
-        assert!(matches!(value, CapturedValue::Json(_)));
+        assert!(!value.is_text());
         assert_eq!(value.as_str(), r#"{"k":[1,true]}"#);
         assert_eq!(
             serde_json::to_string(&value).unwrap(),
@@ -278,12 +393,12 @@ mod tests {
         #[derive(Debug)]
         struct OnlyDebug(#[allow(dead_code)] u8);
         struct Opaque;
-        assert_eq!((&&&Capture(&vec![1, 2])).__lf_capture().as_str(), "[1,2]");
+        assert_eq!((&&&&Capture(&vec![1, 2])).__lf_capture().as_str(), "[1,2]");
         assert_eq!(
-            (&&&Capture(&OnlyDebug(3))).__lf_capture().as_str(),
+            (&&&&Capture(&OnlyDebug(3))).__lf_capture().as_str(),
             "OnlyDebug(3)"
         );
-        assert!((&&&Capture(&Opaque))
+        assert!((&&&&Capture(&Opaque))
             .__lf_capture()
             .as_str()
             .ends_with("Opaque>"));
@@ -298,12 +413,52 @@ mod tests {
                 Ok(())
             }
         }
-        assert_eq!((&&&Capture(&"bad input")).__lf_error_message(), "bad input");
         assert_eq!(
-            (&&&Capture(&std::fmt::Error)).__lf_error_message(),
+            (&&&&Capture(&"bad input")).__lf_error_message(),
+            "bad input"
+        );
+        assert_eq!(
+            (&&&&Capture(&std::fmt::Error)).__lf_error_message(),
             "an error occurred when formatting an argument"
         );
-        assert!((&&&Capture(&Quiet)).__lf_error_message().ends_with("Quiet"));
+        assert!((&&&&Capture(&Quiet))
+            .__lf_error_message()
+            .ends_with("Quiet"));
+    }
+
+    #[test]
+    fn inputs_form_one_json_object_and_survive_failing_values() {
+        let mut inputs = Inputs::default();
+        assert!(
+            Inputs::default().finish().is_none(),
+            "no argument, no input"
+        );
+        (&&&&Capture(&"a \"quote\"")).__lf_arg(&mut inputs, "text");
+        (&&&&Capture(&vec![1, 2])).__lf_arg(&mut inputs, "list");
+        let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        (&&&&Capture(&bad)).__lf_arg(&mut inputs, "bad");
+        inputs.arg(
+            "captured",
+            CapturedValue::json(&serde_json::json!({"k": true})),
+        );
+        let json = inputs.finish().unwrap();
+        let value: serde_json::Value = serde_json::from_str(json.as_str()).unwrap();
+        assert_eq!(value["text"], "a \"quote\"");
+        assert_eq!(value["list"], serde_json::json!([1, 2]));
+        assert!(value["bad"]
+            .as_str()
+            .unwrap()
+            .starts_with("<unserializable"));
+        assert_eq!(value["captured"]["k"], true);
+    }
+
+    #[test]
+    fn string_types_are_captured_as_text() {
+        assert!((&&&&Capture(&String::from("x"))).__lf_capture().is_text());
+        assert!((&&&&Capture(&std::borrow::Cow::Borrowed("x")))
+            .__lf_capture()
+            .is_text());
+        assert!(!(&&&&Capture(&7)).__lf_capture().is_text());
     }
 
     #[test]
@@ -314,7 +469,7 @@ mod tests {
                 panic!("no")
             }
         }
-        let value = (&&&Capture(&Bomb)).__lf_capture();
+        let value = (&&&&Capture(&Bomb)).__lf_capture();
         assert!(value.as_str().contains("panicked"), "{}", value.as_str());
     }
 
@@ -326,6 +481,6 @@ mod tests {
         assert!(value.as_str().ends_with(TRUNCATION_MARKER));
         let mut small = CapturedValue::json(&[1, 2, 3]);
         assert!(!small.truncate(100));
-        assert!(matches!(small, CapturedValue::Json(_)));
+        assert!(!small.is_text());
     }
 }

@@ -4,8 +4,8 @@
 pub use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 pub use crate::capture::{
-    Capture, CaptureDebug, CaptureSerialize, CaptureTypeName, CapturedValue, ErrorDebug,
-    ErrorDisplay, ErrorTypeName,
+    Capture, CaptureDebug, CaptureSerialize, CaptureText, CaptureTypeName, CapturedValue,
+    ErrorDebug, ErrorDisplay, ErrorTypeName, Inputs,
 };
 pub use crate::observation::ObservationType;
-pub use crate::scope::{start, Inputs, Instrumented, Meta, Scope};
+pub use crate::scope::{start, Instrumented, Meta, Scope};

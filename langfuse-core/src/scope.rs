@@ -13,10 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll};
 use std::time::SystemTime;
 
-use serde::ser::SerializeMap;
-use serde::Serialize;
-
-use crate::capture::CapturedValue;
+use crate::capture::{CapturedValue, Inputs};
 use crate::context::{Context, ContextGuard};
 use crate::export::Exporter;
 use crate::ids::{ObservationId, TraceId};
@@ -55,8 +52,9 @@ pub(crate) struct Active {
     id: ObservationId,
     /// No observation of this process encloses it: its end flushes.
     local_root: bool,
-    /// Taken when the observation ends; updates after that are ignored.
-    record: Mutex<Option<Observation>>,
+    /// Taken when the observation ends; updates after that are ignored. Boxed once at the
+    /// start so the record travels to the export queue without being copied again.
+    record: Mutex<Option<Box<Observation>>>,
 }
 
 impl Active {
@@ -88,7 +86,7 @@ impl Active {
     }
 
     /// Takes the finished record, with the trace attributes it delivers.
-    fn finish(&self) -> Option<Observation> {
+    fn finish(&self) -> Option<Box<Observation>> {
         let mut record = lock(&self.record).take()?;
         record.end_time = SystemTime::now();
         record.trace = self.trace.attributes();
@@ -130,30 +128,6 @@ pub struct Meta {
     pub flush: bool,
 }
 
-/// The arguments of an observed call, recorded as a JSON object keyed by parameter name.
-#[doc(hidden)]
-#[derive(Debug, Default)]
-pub struct Inputs {
-    args: Vec<(&'static str, CapturedValue)>,
-}
-
-impl Inputs {
-    /// Records the argument `name`.
-    pub fn arg(&mut self, name: &'static str, value: CapturedValue) {
-        self.args.push((name, value));
-    }
-}
-
-impl Serialize for Inputs {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.args.len()))?;
-        for (name, value) in &self.args {
-            map.serialize_entry(name, value)?;
-        }
-        map.end()
-    }
-}
-
 /// An observation owned by the code that runs it; ends it exactly once.
 ///
 /// Dropped without [`end`](Scope::end), it still ends: as ERROR while panicking, otherwise as
@@ -178,15 +152,17 @@ pub fn start(meta: &'static Meta, inputs: impl FnOnce(&mut Inputs)) -> Option<Sc
         Some(parent) => (Arc::clone(&parent.trace), Some(parent.id)),
         None => (Arc::new(TraceState::new(TraceId::random())), None),
     };
-    let mut record = Observation::new(trace.id, ObservationId::random(), meta.name);
+    let mut record = Box::new(Observation::new(
+        trace.id,
+        ObservationId::random(),
+        meta.name,
+    ));
     record.kind = meta.kind;
     record.parent_id = parent_id;
     if meta.capture_input && settings.capture_io {
         let mut captured = Inputs::default();
         inputs(&mut captured);
-        if !captured.args.is_empty() {
-            record.input = Some(CapturedValue::json(&captured));
-        }
+        record.input = captured.finish();
     }
     Some(Scope {
         active: Arc::new(Active {
@@ -254,7 +230,9 @@ impl Scope {
         if self.close() {
             let timeout = self.exporter.settings().map(|s| s.flush_timeout);
             if let Some(timeout) = timeout {
-                self.exporter.flush(timeout).await;
+                // Boxed: the flush's state would otherwise enlarge every observed future,
+                // though only the outermost one ever awaits it.
+                Box::pin(self.exporter.flush(timeout)).await;
             }
         }
     }
@@ -265,7 +243,7 @@ impl Scope {
         let Some(record) = self.active.finish() else {
             return false;
         };
-        self.exporter.record(record);
+        self.exporter.record_boxed(record);
         self.active.local_root
             && self.meta.flush
             && self.exporter.settings().is_some_and(|s| s.flush_on_root)

@@ -212,7 +212,11 @@ impl Exporter {
 
     /// Hands a finished observation to the exporter without waiting. Returns false when it
     /// was not accepted (queue full or shut down, counted as dropped; or tracing disabled).
-    pub fn record(&self, mut observation: Observation) -> bool {
+    pub fn record(&self, observation: Observation) -> bool {
+        self.record_boxed(Box::new(observation))
+    }
+
+    pub(crate) fn record_boxed(&self, mut observation: Box<Observation>) -> bool {
         let Some(shared) = &self.shared else {
             return false;
         };
@@ -229,9 +233,7 @@ impl Exporter {
                 ),
             );
         }
-        shared
-            .queue
-            .push(Item::Observation(Box::new(observation)), size)
+        shared.queue.push(Item::Observation(observation), size)
     }
 
     /// Hands a score to the exporter without waiting; see [`record`](Self::record).

@@ -1,0 +1,304 @@
+//! Cost of one observed call on the caller's thread, nested under one root, with root flush off;
+//! next to the same function under `tracing::instrument` (with a subscriber that records every
+//! span) and under `fastrace::trace` (with a collector).
+//!
+//! Calls are timed in chunks of `CHUNK` under a fresh root; between chunks, outside the timing,
+//! the exporter is flushed. The worker is otherwise held back (no batch threshold, a long
+//! interval): on a 2-core machine a busy worker and test server would compete with the measured
+//! thread, and records piling up unexported would measure page faults instead of calls. The
+//! figure is what an instrumented program pays per call in steady state; export throughput is
+//! measured by `benches/export.rs`. Each library gets the same treatment.
+
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use langfuse_observe::{observe, Config, ExporterKind};
+use langfuse_observe_core::testing::TestServer;
+use tracing::Instrument as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+#[observe(capture_input = false, capture_output = false)]
+fn observed_plain(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(b)
+}
+
+#[observe]
+fn observed_captured(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+#[observe(capture_input = false, capture_output = false)]
+async fn observed_plain_async(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(b)
+}
+
+#[observe]
+async fn observed_captured_async(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+/// Calls timed between flushes; large enough that the flush's own cost is outside the figure.
+const CHUNK: u64 = 10_000;
+
+/// Runs `iterations` timed calls in chunks of at most `CHUNK`, each under a new root made by
+/// `chunk`, settling the exporters between chunks; returns the time spent in the chunks.
+fn chunked(
+    iterations: u64,
+    recorder: &SpanRecorder,
+    mut chunk: impl FnMut(u64) -> Duration,
+) -> Duration {
+    let mut elapsed = Duration::ZERO;
+    let mut left = iterations;
+    while left > 0 {
+        let calls = left.min(CHUNK);
+        elapsed += chunk(calls);
+        settle(recorder);
+        left -= calls;
+    }
+    elapsed
+}
+
+#[observe(flush = false, skip_all)]
+fn observed_root(iterations: u64, call: fn(u64) -> u64) -> Duration {
+    let start = Instant::now();
+    for i in 0..iterations {
+        black_box(call(black_box(i)));
+    }
+    start.elapsed()
+}
+
+#[observe(flush = false, skip_all)]
+async fn observed_root_async(iterations: u64, captured: bool) -> Duration {
+    let start = Instant::now();
+    for i in 0..iterations {
+        let result = if captured {
+            observed_captured_async(black_box(i), black_box("question")).await
+        } else {
+            observed_plain_async(black_box(i), black_box(7)).await
+        };
+        black_box(result);
+    }
+    start.elapsed()
+}
+
+#[tracing::instrument(skip_all)]
+fn tracing_plain(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(b)
+}
+
+#[tracing::instrument(ret)]
+fn tracing_captured(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+#[tracing::instrument(skip_all)]
+async fn tracing_plain_async(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(b)
+}
+
+#[fastrace::trace]
+fn fastrace_plain(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(b)
+}
+
+#[fastrace::trace(properties = { "a": "{a}", "b": "{b}" })]
+fn fastrace_captured(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+#[fastrace::trace]
+async fn fastrace_plain_async(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(b)
+}
+
+/// A `tracing` layer that keeps what a span recorded when it closes.
+#[derive(Clone, Default)]
+struct SpanRecorder {
+    closed: Arc<Mutex<Vec<(&'static str, String)>>>,
+}
+
+struct Fields(String);
+
+struct FieldWriter<'a>(&'a mut String);
+
+impl tracing::field::Visit for FieldWriter<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, "{}={value:?} ", field.name());
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for SpanRecorder
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attributes: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = String::new();
+        attributes.record(&mut FieldWriter(&mut fields));
+        if let Some(span) = context.span(id) {
+            span.extensions_mut().insert(Fields(fields));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, context: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(span) = context.span(&id) {
+            let fields = span.extensions_mut().remove::<Fields>().map(|f| f.0);
+            let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+            closed.push((span.name(), fields.unwrap_or_default()));
+        }
+    }
+}
+
+struct DiscardReporter;
+
+impl fastrace::collector::Reporter for DiscardReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+/// Delivers what a sample recorded, outside its timing.
+fn settle(recorder: &SpanRecorder) {
+    let report = langfuse_observe::flush_blocking(Duration::from_secs(600));
+    assert!(report.completed, "{report:?}");
+    recorder
+        .closed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+    fastrace::flush();
+}
+
+fn per_call(c: &mut Criterion) {
+    let server = TestServer::builder().build_model(false).start();
+    let config = Config::builder()
+        .keys(server.public_key(), server.secret_key())
+        .base_url(server.url())
+        .exporter(ExporterKind::Otlp)
+        .flush_at(100_000_000)
+        .flush_interval(Duration::from_secs(3600))
+        .max_queue_items(50_000_000)
+        .max_queue_bytes(usize::MAX / 2)
+        .build()
+        .expect("valid benchmark config");
+    let _guard = langfuse_observe::init(config).expect("first init");
+    let recorder = SpanRecorder::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(recorder.clone()))
+        .expect("first subscriber");
+    fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+
+    let mut group = c.benchmark_group("per_call");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+
+    let sync_cases: [(&str, fn(u64) -> u64); 2] = [
+        ("observe/sync/no_capture", |i| observed_plain(i, 7)),
+        ("observe/sync/capture", |i| observed_captured(i, "question")),
+    ];
+    for (name, call) in sync_cases {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| chunked(iterations, &recorder, |n| observed_root(n, call)));
+        });
+    }
+    for (name, captured) in [
+        ("observe/async/no_capture", false),
+        ("observe/async/capture", true),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                chunked(iterations, &recorder, |n| {
+                    runtime.block_on(observed_root_async(n, captured))
+                })
+            });
+        });
+    }
+
+    let tracing_cases: [(&str, fn(u64) -> u64); 2] = [
+        ("tracing/sync/no_capture", |i| tracing_plain(i, 7)),
+        ("tracing/sync/capture", |i| tracing_captured(i, "question")),
+    ];
+    for (name, call) in tracing_cases {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                chunked(iterations, &recorder, |n| {
+                    tracing::info_span!("root").in_scope(|| {
+                        let start = Instant::now();
+                        for i in 0..n {
+                            black_box(call(black_box(i)));
+                        }
+                        start.elapsed()
+                    })
+                })
+            });
+        });
+    }
+    group.bench_function("tracing/async/no_capture", |b| {
+        b.iter_custom(|iterations| {
+            chunked(iterations, &recorder, |n| {
+                let work = async {
+                    let start = Instant::now();
+                    for i in 0..n {
+                        black_box(tracing_plain_async(black_box(i), black_box(7)).await);
+                    }
+                    start.elapsed()
+                };
+                runtime.block_on(work.instrument(tracing::info_span!("root")))
+            })
+        });
+    });
+
+    let fastrace_cases: [(&str, fn(u64) -> u64); 2] = [
+        ("fastrace/sync/no_capture", |i| fastrace_plain(i, 7)),
+        ("fastrace/sync/capture", |i| {
+            fastrace_captured(i, "question")
+        }),
+    ];
+    for (name, call) in fastrace_cases {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                chunked(iterations, &recorder, |n| {
+                    let root =
+                        fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
+                    let _parent = root.set_local_parent();
+                    let start = Instant::now();
+                    for i in 0..n {
+                        black_box(call(black_box(i)));
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+    }
+    group.bench_function("fastrace/async/no_capture", |b| {
+        b.iter_custom(|iterations| {
+            use fastrace::future::FutureExt as _;
+            chunked(iterations, &recorder, |n| {
+                let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
+                let work = async {
+                    let start = Instant::now();
+                    for i in 0..n {
+                        black_box(fastrace_plain_async(black_box(i), black_box(7)).await);
+                    }
+                    start.elapsed()
+                };
+                runtime.block_on(work.in_span(root))
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_call);
+criterion_main!(benches);
