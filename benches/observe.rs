@@ -39,6 +39,9 @@ async fn observed_captured_async(a: u64, b: &str) -> u64 {
     a.wrapping_add(b.len() as u64)
 }
 
+/// One benchmarked call: the loop index in, a value to keep alive out.
+type Call = fn(u64) -> u64;
+
 /// Calls timed between flushes; large enough that the flush's own cost is outside the figure.
 const CHUNK: u64 = 10_000;
 
@@ -61,7 +64,7 @@ fn chunked(
 }
 
 #[observe(flush = false, skip_all)]
-fn observed_root(iterations: u64, call: fn(u64) -> u64) -> Duration {
+fn observed_root(iterations: u64, call: Call) -> Duration {
     let start = Instant::now();
     for i in 0..iterations {
         black_box(call(black_box(i)));
@@ -203,7 +206,7 @@ fn per_call(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
 
-    let sync_cases: [(&str, fn(u64) -> u64); 2] = [
+    let sync_cases: [(&str, Call); 2] = [
         ("observe/sync/no_capture", |i| observed_plain(i, 7)),
         ("observe/sync/capture", |i| observed_captured(i, "question")),
     ];
@@ -225,7 +228,7 @@ fn per_call(c: &mut Criterion) {
         });
     }
 
-    let tracing_cases: [(&str, fn(u64) -> u64); 2] = [
+    let tracing_cases: [(&str, Call); 2] = [
         ("tracing/sync/no_capture", |i| tracing_plain(i, 7)),
         ("tracing/sync/capture", |i| tracing_captured(i, "question")),
     ];
@@ -259,7 +262,7 @@ fn per_call(c: &mut Criterion) {
         });
     });
 
-    let fastrace_cases: [(&str, fn(u64) -> u64); 2] = [
+    let fastrace_cases: [(&str, Call); 2] = [
         ("fastrace/sync/no_capture", |i| fastrace_plain(i, 7)),
         ("fastrace/sync/capture", |i| {
             fastrace_captured(i, "question")

@@ -267,9 +267,14 @@ impl Drop for Scope {
                 record.status_message = Some("cancelled: dropped before it completed".to_owned());
             }
         });
-        // No flush here: a drop may run inside a poll or while unwinding, where blocking is
-        // wrong. The guard from `init`, or the next outermost scope, delivers it.
-        self.close();
+        // A cancelled root does not flush: it is dropped inside someone's poll, where blocking
+        // would stall a runtime thread; the guard from `init` or the next root delivers it. A
+        // panicking root flushes: the panic may well end the process.
+        if self.close() && panicking {
+            if let Some(timeout) = self.exporter.settings().map(|s| s.flush_timeout) {
+                self.exporter.flush_blocking(timeout);
+            }
+        }
     }
 }
 
