@@ -1,4 +1,4 @@
-//! A small retrieval-augmented pipeline recorded as one trace.
+//! A small retrieval-augmented pipeline, recorded as one trace by `#[observe]`.
 //!
 //! Run it with no environment set and the trace tree is printed to stderr; set
 //! `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY` and `LANGFUSE_BASE_URL` and it goes to Langfuse.
@@ -7,71 +7,55 @@
 //! cargo run --example quickstart
 //! ```
 
-use std::sync::Arc;
-use std::time::SystemTime;
+use langfuse_observe::observe;
 
-use langfuse_observe::{
-    Config, GenerationDetails, Observation, ObservationId, ObservationType, TraceAttributes,
-    TraceId,
-};
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let _guard = langfuse_observe::init(Config::from_env()?)?;
-    let exporter = langfuse_observe::exporter();
-
-    let trace_id = TraceId::random();
-    let root_id = ObservationId::random();
-    let started = SystemTime::now();
-    let question = "What does Langfuse record?";
-
-    let mut retrieve = step(trace_id, root_id, "retrieve", ObservationType::Retriever);
-    retrieve.input = Some(question.into());
-    let documents = ["Langfuse records traces.", "Traces hold observations."];
-    retrieve.output = Some(serde_json::json!(documents).into());
-    exporter.record(finish(retrieve));
-
-    let mut answer = step(trace_id, root_id, "answer", ObservationType::Generation);
-    answer.input = Some(serde_json::json!([{ "role": "user", "content": question }]).into());
-    let text = "Traces of nested observations: inputs, outputs, timing and usage.";
-    answer.output = Some(text.into());
-    let mut generation = GenerationDetails::default();
-    generation.model = Some("gpt-4o-mini".into());
-    generation.usage_details = [("input".to_owned(), 42), ("output".to_owned(), 17)].into();
-    answer.generation = Some(Box::new(generation));
-    exporter.record(finish(answer));
-
-    let mut cite = step(trace_id, root_id, "cite_sources", ObservationType::Tool);
-    cite.input = Some(serde_json::json!({ "documents": 2 }).into());
-    cite.output = Some(serde_json::json!(["doc-1", "doc-2"]).into());
-    exporter.record(finish(cite));
-
-    let mut root = Observation::new(trace_id, root_id, "rag_pipeline");
-    root.kind = ObservationType::Chain;
-    root.start_time = started;
-    root.input = Some(serde_json::json!({ "question": question }).into());
-    root.output = Some(text.into());
-    let mut trace = TraceAttributes::default();
-    trace.session_id = Some("session-42".into());
-    trace.user_id = Some("user-7".into());
-    trace.tags = vec!["quickstart".into()];
-    root.trace = Some(Arc::new(trace));
-    exporter.record(finish(root));
-    Ok(())
+#[observe(as_type = "retriever")]
+fn retrieve(question: &str) -> Vec<&'static str> {
+    let corpus = [
+        "Langfuse records traces of LLM applications.",
+        "A trace holds nested observations: spans, generations, tool calls.",
+        "Rust is a systems programming language.",
+    ];
+    let words: Vec<&str> = question
+        .split_whitespace()
+        .filter(|word| word.len() > 4)
+        .collect();
+    corpus
+        .into_iter()
+        .filter(|document| words.iter().any(|word| document.contains(word)))
+        .collect()
 }
 
-fn step(
-    trace: TraceId,
-    parent: ObservationId,
-    name: &'static str,
-    kind: ObservationType,
-) -> Observation {
-    let mut observation = Observation::new(trace, ObservationId::random(), name);
-    observation.parent_id = Some(parent);
-    observation.kind = kind;
-    observation
+#[observe(as_type = "generation")]
+async fn answer(question: &str, documents: &[&str]) -> String {
+    // A stand-in for a model call.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    format!(
+        "{question} → {} (from {} documents)",
+        documents.join(" "),
+        documents.len()
+    )
 }
 
-fn finish(mut observation: Observation) -> Observation {
-    observation.end_time = SystemTime::now();
-    observation
+#[observe(as_type = "tool")]
+fn cite_sources(documents: &[&str]) -> Result<Vec<String>, String> {
+    if documents.is_empty() {
+        return Err("no source to cite".to_owned());
+    }
+    Ok((1..=documents.len()).map(|n| format!("doc-{n}")).collect())
+}
+
+#[observe(as_type = "chain")]
+async fn rag_pipeline(question: &str) -> String {
+    let documents = retrieve(question);
+    let text = answer(question, &documents).await;
+    let sources = cite_sources(&documents).unwrap_or_default();
+    format!("{text} [{}]", sources.join(", "))
+}
+
+#[tokio::main]
+async fn main() {
+    // The outermost observed call flushes when it returns: nothing to set up, nothing lost.
+    let reply = rag_pipeline("What does Langfuse record in a trace?").await;
+    println!("{reply}");
 }
