@@ -21,7 +21,7 @@ pub fn observe(attribute: TokenStream, item: TokenStream) -> TokenStream {
     let function: ItemFn = match syn::parse(item.clone()) {
         Ok(function) => function,
         Err(error) => {
-            let mut out = error.to_compile_error();
+            let mut out = not_a_function(item.clone(), error).to_compile_error();
             out.extend(proc_macro2::TokenStream::from(item));
             return out.into();
         }
@@ -37,5 +37,30 @@ pub fn observe(attribute: TokenStream, item: TokenStream) -> TokenStream {
             function.to_tokens(&mut out);
             out.into()
         }
+    }
+}
+
+/// The error for an item that is not a function with a body, saying what the attribute needs
+/// instead of the parser's "expected `fn`"; `error` is kept for anything syn itself cannot
+/// read.
+fn not_a_function(item: TokenStream, error: syn::Error) -> syn::Error {
+    if let Ok(declaration @ syn::TraitItemFn { default: None, .. }) = syn::parse(item.clone()) {
+        return syn::Error::new_spanned(
+            declaration.sig,
+            "#[observe] needs the function's body to record its calls; in a trait, put it on \
+             the method of each impl (or on a default method that has a body)",
+        );
+    }
+    match syn::parse::<syn::Item>(item) {
+        Ok(syn::Item::Fn(_) | syn::Item::Verbatim(_)) | Err(_) => error,
+        Ok(syn::Item::Impl(_) | syn::Item::Trait(_)) => syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "#[observe] applies to functions and methods, not to a whole impl or trait: put it \
+             on each method to observe",
+        ),
+        Ok(_) => syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "#[observe] applies to functions and methods only",
+        ),
     }
 }

@@ -2,7 +2,8 @@
 //! expansion follows. Every problem becomes an error spanned on the token that causes it.
 
 use proc_macro2::Span;
-use syn::{FnArg, Ident, ItemFn, Pat, Path};
+use syn::ext::IdentExt;
+use syn::{FnArg, Ident, ItemFn, Pat, Path, ReturnType, Type};
 
 use crate::options::{Options, TYPES};
 
@@ -37,10 +38,16 @@ pub(crate) fn validate(options: Options, function: &ItemFn) -> Result<Plan, syn:
             Ident::new(&variant_name(&as_type.value), Span::call_site())
         }
         Some(as_type) => {
-            let hint = if as_type.value == "event" {
-                "; an event is a point in time, not a call: record one with `create_event`"
+            let lowercase = as_type.value.to_lowercase();
+            let hint = if lowercase == "event" {
+                "; an event marks a point in time, not a call that takes time: observe the \
+                 function as a \"span\", or record an `Observation` of type \
+                 `ObservationType::Event`"
+                    .to_owned()
+            } else if TYPES.contains(&lowercase.as_str()) {
+                format!("; write it in lowercase: \"{lowercase}\"")
             } else {
-                ""
+                String::new()
             };
             errors.push(syn::Error::new(
                 as_type.span,
@@ -56,7 +63,10 @@ pub(crate) fn validate(options: Options, function: &ItemFn) -> Result<Plan, syn:
 
     let name = match &options.name {
         Some(name) if name.value.trim().is_empty() => {
-            errors.push(syn::Error::new(name.span, "`name` must not be empty"));
+            errors.push(syn::Error::new(
+                name.span,
+                "`name` must not be empty; leave `name` out to use the function's name",
+            ));
             String::new()
         }
         Some(name) => name.value.clone(),
@@ -74,16 +84,17 @@ pub(crate) fn validate(options: Options, function: &ItemFn) -> Result<Plan, syn:
         errors.push(error);
     }
     if let (Some(off), false) = (&options.capture_input, capture_input) {
-        for span in options
-            .skip
-            .as_ref()
-            .map(|s| s.span)
+        let skips = options.skip.as_ref().map(|skip| (skip.span, "skip(...)"));
+        for (span, key) in skips
             .into_iter()
-            .chain(options.skip_all)
+            .chain(options.skip_all.map(|s| (s, "skip_all")))
         {
             let mut error = syn::Error::new(
                 span,
-                "`skip` has no effect with `capture_input = false`, which records no argument",
+                format!(
+                    "`{key}` has no effect with `capture_input = false`, which records no \
+                     argument; remove one of them"
+                ),
             );
             error.combine(syn::Error::new(
                 off.span,
@@ -97,7 +108,12 @@ pub(crate) fn validate(options: Options, function: &ItemFn) -> Result<Plan, syn:
         .as_ref()
         .map_or(&[][..], |skip| &skip.value[..]);
     for name in skipped {
-        if !bindings.contains(name) {
+        if name == "self" {
+            errors.push(syn::Error::new(
+                name.span(),
+                "the receiver `self` is never recorded, so it needs no `skip`; remove it",
+            ));
+        } else if !bindings.iter().any(|binding| same_name(binding, name)) {
             let known: Vec<String> = bindings.iter().map(Ident::to_string).collect();
             errors.push(syn::Error::new(
                 name.span(),
@@ -117,7 +133,7 @@ pub(crate) fn validate(options: Options, function: &ItemFn) -> Result<Plan, syn:
     let inputs = (capture_input && options.skip_all.is_none()).then(|| {
         bindings
             .into_iter()
-            .filter(|b| !skipped.contains(b))
+            .filter(|binding| !skipped.iter().any(|name| same_name(binding, name)))
             .collect()
     });
 
@@ -130,12 +146,18 @@ pub(crate) fn validate(options: Options, function: &ItemFn) -> Result<Plan, syn:
         name,
         kind,
         flush: options.flush.is_none_or(|f| f.value),
-        capture_output: options.capture_output.is_none_or(|c| c.value),
+        // A function returning `!` has no value to record, and a capture of one would not
+        // compile: the binding's type is only inferred, too late for the capture's dispatch.
+        capture_output: options.capture_output.is_none_or(|c| c.value) && !returns_never(function),
         inputs,
         krate: options
             .krate
             .unwrap_or_else(|| syn::parse_quote!(::langfuse_observe)),
     })
+}
+
+fn returns_never(function: &ItemFn) -> bool {
+    matches!(&function.sig.output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)))
 }
 
 fn variant_name(as_type: &str) -> String {
@@ -144,6 +166,11 @@ fn variant_name(as_type: &str) -> String {
         .next()
         .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
         .unwrap_or_default()
+}
+
+/// Whether two identifiers name the same binding: `r#type` is `type`.
+fn same_name(a: &Ident, b: &Ident) -> bool {
+    a.unraw() == b.unraw()
 }
 
 /// The names a function's parameters bind, `self` excluded by construction: a receiver is not

@@ -5,6 +5,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::ext::IdentExt;
 use syn::{GenericArgument, Ident, PathArguments, Type};
 
 /// `reference` is an expression of type `&T`; yields its `CapturedValue`.
@@ -28,7 +29,7 @@ fn error_message(private: &TokenStream, reference: TokenStream) -> TokenStream {
 /// The closure that records the arguments when the observation starts.
 pub(crate) fn inputs(private: &TokenStream, names: Option<&[Ident]>) -> TokenStream {
     let args = names.unwrap_or_default().iter().map(|name| {
-        let label = name.to_string();
+        let label = name.unraw().to_string();
         let captured = value(private, quote!(&#name));
         quote!(__lf_inputs.arg(#label, #captured);)
     });
@@ -81,17 +82,21 @@ pub(crate) fn last_segment_is(ty: &Type, name: &str) -> bool {
     }
 }
 
-/// Whether `impl Trait` appears anywhere in the type, which then cannot be written in a `let`.
-pub(crate) fn contains_impl_trait(ty: &Type) -> bool {
+/// Whether the type can be written in a `let`: not `!`, which is unstable there (the binding is
+/// then inferred from the function's return), and without `impl Trait` anywhere in it.
+pub(crate) fn nameable(ty: &Type) -> bool {
     struct Finder(bool);
     impl<'ast> syn::visit::Visit<'ast> for Finder {
         fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
             self.0 = true;
         }
     }
+    if matches!(ty, Type::Never(_)) {
+        return false;
+    }
     let mut finder = Finder(false);
     syn::visit::Visit::visit_type(&mut finder, ty);
-    finder.0
+    !finder.0
 }
 
 /// The `T` of `Future<Output = T>` among trait bounds, if written there.

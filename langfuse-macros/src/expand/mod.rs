@@ -5,12 +5,15 @@
 //! - `async fn`: the body becomes an inner `async move` block polled with the observation
 //!   current, so it nests across `.await` and inside `join!`/`select!` arms.
 //! - a function returning `impl Future` or `Pin<Box<dyn Future>>` (including `#[async_trait]`
-//!   methods, which arrive in that shape): the body runs at the call to build the future,
-//!   which is then wrapped the same way, so the observation lasts until the future completes.
+//!   methods, which arrive in that shape, and `BoxFuture`): the body runs at the call to build
+//!   the future, which is then wrapped the same way, so the observation lasts until the future
+//!   completes. The future is recognised by how the return type is written; one behind another
+//!   alias is observed like any other value, only while it is built.
 //! - any other function: the body runs in a closure under `catch_unwind`, so the return value
 //!   of every exit, `return` and `?` included, and any panic's message are recorded.
 //! - a `#[track_caller]` function: the body stays in place (a closure would hide the caller's
 //!   location) and its early exits are rewritten to pass by the recording code.
+//! - a function returning `!` has no output to record: it only ends by panicking.
 //!
 //! A fake return edge typed with the declared return type keeps inference exactly as it was
 //! for bodies moved into a closure or async block.
@@ -28,27 +31,30 @@ pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
     let krate = &plan.krate;
     let private = quote!(#krate::__private);
     let start = start(plan, &private);
-    let return_type = match &function.sig.output {
-        ReturnType::Default => None,
-        ReturnType::Type(_, ty) => Some((**ty).clone()),
+    let return_type: Type = match &function.sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
     };
-    let nameable = return_type
-        .as_ref()
-        .filter(|ty| !capture::contains_impl_trait(ty));
+    let nameable = Some(&return_type).filter(|ty| capture::nameable(ty));
 
-    let body = if function.sig.asyncness.is_some() {
-        let unit: Type = syn::parse_quote!(());
-        let output_type = Some(return_type.as_ref().unwrap_or(&unit))
-            .filter(|ty| !capture::contains_impl_trait(ty));
-        async_body(plan, &private, &function.block, output_type)
-    } else if let Some(future) = return_type.as_ref().and_then(returned_future) {
-        future_body(plan, &private, &function.block, nameable, future)
-    } else if function
+    let track_caller = function
         .attrs
         .iter()
-        .any(|a| a.path().is_ident("track_caller"))
-    {
-        in_place_body(plan, &private, &mut function.block, return_type.as_ref())
+        .any(|a| a.path().is_ident("track_caller"));
+
+    let body = if function.sig.asyncness.is_some() {
+        async_body(plan, &private, &function.block, nameable)
+    } else if let Some(future) = returned_future(&return_type) {
+        let build = if track_caller {
+            in_place(&mut function.block, rewrite::Question::Keep)
+        } else {
+            let annotation = nameable.map(|ty| quote!(-> #ty));
+            let stmts = &function.block.stmts;
+            quote!((move || #annotation { #(#stmts)* })())
+        };
+        future_body(plan, &private, build, nameable, future)
+    } else if track_caller {
+        in_place_body(plan, &private, &mut function.block, &return_type)
     } else {
         sync_body(plan, &private, &function.block, nameable)
     };
@@ -81,8 +87,7 @@ fn start(plan: &Plan, private: &TokenStream) -> TokenStream {
             capture_output: #capture_output,
             flush: #flush,
         };
-        #[allow(unused_mut)]
-        let mut __lf_scope = #private::start(&__LF_META, #inputs);
+        let __lf_scope = #private::start(&__LF_META, #inputs);
     }
 }
 
@@ -120,7 +125,6 @@ fn sync_body(
     let record = capture::output(private, ty, plan.capture_output);
     quote! {
         let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
-        #[allow(clippy::redundant_closure_call)]
         let __lf_result = #private::catch_unwind(#private::AssertUnwindSafe(move || {
             #fake
             #(#stmts)*
@@ -149,29 +153,51 @@ fn in_place_body(
     plan: &Plan,
     private: &TokenStream,
     block: &mut syn::Block,
-    return_type: Option<&Type>,
+    return_type: &Type,
 ) -> TokenStream {
-    let question = match return_type {
-        Some(ty) if capture::last_segment_is(ty, "Result") => rewrite::Question::Result,
-        Some(ty) if capture::last_segment_is(ty, "Option") => rewrite::Question::Option,
-        _ => rewrite::Question::Keep,
+    let enter = quote!(let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter););
+    if matches!(return_type, Type::Never(_)) {
+        // The body only leaves by unwinding, and then the dropped scope records the panic.
+        let stmts = &block.stmts;
+        return quote!(#enter #(#stmts)*);
+    }
+    let question = if capture::last_segment_is(return_type, "Result") {
+        rewrite::Question::Result
+    } else if capture::last_segment_is(return_type, "Option") {
+        rewrite::Question::Option
+    } else {
+        rewrite::Question::Keep
     };
-    rewrite::early_exits(block, question);
-    let label = rewrite::label();
-    let stmts = &block.stmts;
-    let nameable = return_type.filter(|ty| !capture::contains_impl_trait(ty));
+    let body = in_place(block, question);
+    let nameable = Some(return_type).filter(|ty| capture::nameable(ty));
     let annotation = nameable.map(|ty| quote!(: #ty));
     let record = capture::output(private, nameable, plan.capture_output);
+    // When the body always diverges (say it ends in `panic!`), what follows it is unreachable.
+    // Only the first unreachable statement is reported, so allowing it there is enough, and the
+    // body itself keeps the user's lints. Clippy, though, sees the body's `panic!` (in the
+    // user's code) as a diverging sub-expression of the `let`.
     quote! {
-        let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
-        #[allow(unreachable_code, unused_labels)]
-        let __lf_ret #annotation = #label: { #(#stmts)* };
+        #enter
+        #[allow(clippy::diverging_sub_expression)]
+        let __lf_ret #annotation = #body;
+        #[allow(unreachable_code)]
         ::core::mem::drop(__lf_entered);
         if let ::core::option::Option::Some(mut __lf_scope) = __lf_scope {
             #record
             __lf_scope.end();
         }
         __lf_ret
+    }
+}
+
+/// The body as a block expression evaluating to the return value, for a `#[track_caller]`
+/// function: labelled when early exits were rewritten into breaks to it.
+fn in_place(block: &mut syn::Block, question: rewrite::Question) -> TokenStream {
+    if rewrite::early_exits(block, question) {
+        let label = rewrite::label();
+        quote!(#label: #block)
+    } else {
+        quote!(#block)
     }
 }
 
@@ -216,7 +242,8 @@ struct ReturnedFuture<'a> {
     output: Option<&'a Type>,
 }
 
-/// Recognises `impl Future<Output = T>` and `Pin<Box<dyn Future<Output = T> + …>>`.
+/// Recognises `impl Future<Output = T>`, `Pin<Box<dyn Future<Output = T> + …>>`, and the
+/// `futures` crate's aliases of the latter, `BoxFuture<'a, T>` and `LocalBoxFuture<'a, T>`.
 fn returned_future(ty: &Type) -> Option<ReturnedFuture<'_>> {
     match ty {
         Type::ImplTrait(bounds) => {
@@ -226,7 +253,14 @@ fn returned_future(ty: &Type) -> Option<ReturnedFuture<'_>> {
             })
         }
         Type::Path(path) => {
-            let pin = path.path.segments.last().filter(|s| s.ident == "Pin")?;
+            let last = path.path.segments.last()?;
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                return Some(ReturnedFuture {
+                    boxed: true,
+                    output: only_type_argument(&last.arguments),
+                });
+            }
+            let pin = Some(last).filter(|s| s.ident == "Pin")?;
             let boxed = only_type_argument(&pin.arguments)?;
             let Type::Path(boxed) = boxed else {
                 return None;
@@ -256,16 +290,17 @@ fn only_type_argument(arguments: &syn::PathArguments) -> Option<&Type> {
     })
 }
 
+/// `build` evaluates to the future the body returns: the body moved into a closure, or kept in
+/// place for `#[track_caller]`. It runs at the call, with the observation current.
 fn future_body(
     plan: &Plan,
     private: &TokenStream,
-    block: &syn::Block,
+    build: TokenStream,
     return_type: Option<&Type>,
     future: ReturnedFuture<'_>,
 ) -> TokenStream {
-    let stmts = &block.stmts;
-    let annotation = return_type.map(|ty| quote!(-> #ty));
-    let output = future.output.filter(|ty| !capture::contains_impl_trait(ty));
+    let annotation = return_type.map(|ty| quote!(: #ty));
+    let output = future.output.filter(|ty| capture::nameable(ty));
     let finish = finish_future(plan, private, output);
     let wrapped = quote!(async move { #finish });
     let wrapped = if future.boxed {
@@ -276,7 +311,7 @@ fn future_body(
     quote! {
         let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
         #[allow(clippy::redundant_closure_call)]
-        let __lf_future = (move || #annotation { #(#stmts)* })();
+        let __lf_future #annotation = #build;
         ::core::mem::drop(__lf_entered);
         #wrapped
     }

@@ -15,7 +15,9 @@ pub(crate) enum Question {
     Result,
     /// The function returns an `Option`: `e?` breaks with `None`.
     Option,
-    /// Anything else: `?` keeps returning directly, and the observation records no output.
+    /// Anything else (e.g. a `Result` behind an alias of another name): `?` keeps returning
+    /// directly, past the recording code, so the dropped scope ends the observation as
+    /// cancelled, without output.
     Keep,
 }
 
@@ -24,13 +26,52 @@ pub(crate) fn label() -> Lifetime {
 }
 
 /// Rewrites `return e` into `break '__lf_body e` and `?` per `question`, leaving closures,
-/// async blocks and nested items alone: their `return` and `?` are their own.
-pub(crate) fn early_exits(block: &mut Block, question: Question) {
-    Rewriter { question }.visit_block_mut(block);
+/// async blocks and nested items alone: their `return` and `?` are their own. Returns whether
+/// anything was rewritten, that is, whether the block needs the label.
+pub(crate) fn early_exits(block: &mut Block, question: Question) -> bool {
+    let mut rewriter = Rewriter {
+        question,
+        rewritten: false,
+    };
+    rewriter.visit_block_mut(block);
+    rewriter.rewritten
 }
 
 struct Rewriter {
     question: Question,
+    rewritten: bool,
+}
+
+/// `break '__lf_body value`, built as a syntax tree rather than parsed from tokens: syn reads a
+/// value that starts with `::` (`break 'label ::core::…`) as a labelled loop's colon
+/// (`break 'label: loop {}`) and fails, while rustc reads the printed tokens correctly.
+fn break_with(value: Option<Expr>) -> Expr {
+    Expr::Break(syn::ExprBreak {
+        attrs: Vec::new(),
+        break_token: Default::default(),
+        label: Some(label()),
+        expr: value.map(Box::new),
+    })
+}
+
+/// `match operand { Continue(__lf_value) => __lf_value, Break => break '__lf_body residual }`.
+/// The operand and the break go in after parsing: the operand may hold breaks already, from a
+/// nested `?`, and neither may be parsed back from tokens (see [`break_with`]).
+fn try_match(
+    operand: Expr,
+    continue_pattern: TokenStream,
+    break_pattern: TokenStream,
+    residual: Expr,
+) -> Expr {
+    let mut matched: syn::ExprMatch = syn::parse_quote! {
+        match () {
+            #continue_pattern => __lf_value,
+            #break_pattern => {}
+        }
+    };
+    *matched.expr = operand;
+    *matched.arms[1].body = break_with(Some(residual));
+    Expr::Match(matched)
 }
 
 impl VisitMut for Rewriter {
@@ -41,33 +82,31 @@ impl VisitMut for Rewriter {
                 if let Some(value) = &mut ret.expr {
                     self.visit_expr_mut(value);
                 }
-                let label = label();
-                let value = ret.expr.take().map(|value| quote!(#value));
-                *expr = syn::parse_quote!(break #label #value);
+                *expr = break_with(ret.expr.take().map(|value| *value));
+                self.rewritten = true;
             }
             Expr::Try(try_expr) => {
                 self.visit_expr_mut(&mut try_expr.expr);
-                let label = label();
-                let inner = &try_expr.expr;
-                let replacement: Option<TokenStream> = match self.question {
-                    Question::Result => Some(quote! {
-                        match #inner {
-                            ::core::result::Result::Ok(__lf_value) => __lf_value,
-                            ::core::result::Result::Err(__lf_error) => break #label
-                                ::core::result::Result::Err(::core::convert::From::from(__lf_error)),
-                        }
-                    }),
-                    Question::Option => Some(quote! {
-                        match #inner {
-                            ::core::option::Option::Some(__lf_value) => __lf_value,
-                            ::core::option::Option::None => break #label ::core::option::Option::None,
-                        }
-                    }),
-                    Question::Keep => None,
+                let operand = (*try_expr.expr).clone();
+                let replacement = match self.question {
+                    Question::Result => try_match(
+                        operand,
+                        quote!(::core::result::Result::Ok(__lf_value)),
+                        quote!(::core::result::Result::Err(__lf_error)),
+                        syn::parse_quote! {
+                            ::core::result::Result::Err(::core::convert::From::from(__lf_error))
+                        },
+                    ),
+                    Question::Option => try_match(
+                        operand,
+                        quote!(::core::option::Option::Some(__lf_value)),
+                        quote!(::core::option::Option::None),
+                        syn::parse_quote!(::core::option::Option::None),
+                    ),
+                    Question::Keep => return,
                 };
-                if let Some(replacement) = replacement {
-                    *expr = syn::parse_quote!(#replacement);
-                }
+                *expr = replacement;
+                self.rewritten = true;
             }
             _ => syn::visit_mut::visit_expr_mut(self, expr),
         }

@@ -1,0 +1,12 @@
+use langfuse_observe::observe;
+
+#[observe]
+const fn answer() -> u32 {
+    42
+}
+
+const ANSWER: u32 = answer();
+
+fn main() {
+    assert_eq!(ANSWER, 42);
+}
