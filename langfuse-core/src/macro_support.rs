@@ -8,4 +8,4 @@ pub use crate::capture::{
     ErrorDebug, ErrorDisplay, ErrorTypeName, Inputs,
 };
 pub use crate::observation::ObservationType;
-pub use crate::scope::{start, Instrumented, Meta, Scope};
+pub use crate::scope::{start, Meta, Observed, Scope};

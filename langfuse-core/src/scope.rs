@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use crate::capture::{CapturedValue, Inputs};
 use crate::context::{Context, ContextGuard};
-use crate::export::Exporter;
+use crate::exporter;
 use crate::ids::{ObservationId, TraceId};
 use crate::observation::{Level, Observation, ObservationType, TraceAttributes};
 
@@ -52,6 +52,9 @@ pub(crate) struct Active {
     id: ObservationId,
     /// No observation of this process encloses it: its end flushes.
     local_root: bool,
+    meta: &'static Meta,
+    /// Set once its owner has ended it, so dropping the owner does nothing more.
+    ended: AtomicBool,
     /// Taken when the observation ends; updates after that are ignored. Boxed once at the
     /// start so the record travels to the export queue without being copied again.
     record: Mutex<Option<Box<Observation>>>,
@@ -135,18 +138,15 @@ pub struct Meta {
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Scope {
+    // One pointer, so that `Option<Scope>` adds little to every observed future.
     active: Arc<Active>,
-    meta: &'static Meta,
-    exporter: &'static Exporter,
-    ended: bool,
 }
 
 /// Starts an observation as a child of the current one, or as a new trace's root.
 /// Returns `None`, having done nothing else, when tracing is disabled.
 #[doc(hidden)]
 pub fn start(meta: &'static Meta, inputs: impl FnOnce(&mut Inputs)) -> Option<Scope> {
-    let exporter = crate::exporter();
-    let settings = exporter.settings()?;
+    let settings = exporter().settings()?;
     let parent = crate::context::current();
     let (trace, parent_id) = match &parent {
         Some(parent) => (Arc::clone(&parent.trace), Some(parent.id)),
@@ -169,11 +169,10 @@ pub fn start(meta: &'static Meta, inputs: impl FnOnce(&mut Inputs)) -> Option<Sc
             trace,
             id: record.id,
             local_root: parent.is_none(),
+            meta,
+            ended: AtomicBool::new(false),
             record: Mutex::new(Some(record)),
         }),
-        meta,
-        exporter,
-        ended: false,
     })
 }
 
@@ -183,18 +182,9 @@ impl Scope {
         Context::of(Arc::clone(&self.active)).attach()
     }
 
-    /// Runs `future` with this observation current during every poll; a panic in a poll is
-    /// recorded on the observation before it unwinds on.
-    pub fn instrument<F: Future>(&self, future: F) -> Instrumented<F> {
-        Instrumented {
-            active: Arc::clone(&self.active),
-            inner: future,
-        }
-    }
-
     /// Whether the return value should be captured at all.
     pub fn wants_output(&self) -> bool {
-        self.meta.capture_output && self.exporter.settings().is_some_and(|s| s.capture_io)
+        self.active.meta.capture_output && exporter().settings().is_some_and(|s| s.capture_io)
     }
 
     /// Records the return value.
@@ -218,41 +208,42 @@ impl Scope {
     /// Ends the observation; when it is the outermost one, flushes and waits (sync code).
     pub fn end(mut self) {
         if self.close() {
-            let timeout = self.exporter.settings().map(|s| s.flush_timeout);
-            if let Some(timeout) = timeout {
-                self.exporter.flush_blocking(timeout);
+            let exporter = exporter();
+            if let Some(timeout) = exporter.settings().map(|s| s.flush_timeout) {
+                exporter.flush_blocking(timeout);
             }
         }
     }
 
-    /// Ends the observation; when it is the outermost one, flushes and awaits it (async code).
-    pub async fn end_async(mut self) {
-        if self.close() {
-            let timeout = self.exporter.settings().map(|s| s.flush_timeout);
-            if let Some(timeout) = timeout {
-                // Boxed: the flush's state would otherwise enlarge every observed future,
-                // though only the outermost one ever awaits it.
-                Box::pin(self.exporter.flush(timeout)).await;
-            }
+    /// Ends the observation; when it is the outermost one, returns the flush for async code
+    /// to await. Not an `async fn`: its state would enlarge every observed future, though only
+    /// the outermost one ever flushes.
+    pub fn end_async(mut self) -> Option<RootFlush> {
+        if !self.close() {
+            return None;
         }
+        let exporter = exporter();
+        let timeout = exporter.settings()?.flush_timeout;
+        Some(RootFlush(Box::pin(exporter.flush(timeout))))
     }
 
     /// Hands the record to the exporter. Returns whether the caller should flush.
     fn close(&mut self) -> bool {
-        self.ended = true;
+        self.active.ended.store(true, Ordering::Relaxed);
         let Some(record) = self.active.finish() else {
             return false;
         };
-        self.exporter.record_boxed(record);
+        let exporter = exporter();
+        exporter.record_boxed(record);
         self.active.local_root
-            && self.meta.flush
-            && self.exporter.settings().is_some_and(|s| s.flush_on_root)
+            && self.active.meta.flush
+            && exporter.settings().is_some_and(|s| s.flush_on_root)
     }
 }
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        if self.ended {
+        if self.active.ended.load(Ordering::Relaxed) {
             return;
         }
         let panicking = std::thread::panicking();
@@ -271,37 +262,100 @@ impl Drop for Scope {
         // would stall a runtime thread; the guard from `init` or the next root delivers it. A
         // panicking root flushes: the panic may well end the process.
         if self.close() && panicking {
-            if let Some(timeout) = self.exporter.settings().map(|s| s.flush_timeout) {
-                self.exporter.flush_blocking(timeout);
+            let exporter = exporter();
+            if let Some(timeout) = exporter.settings().map(|s| s.flush_timeout) {
+                exporter.flush_blocking(timeout);
             }
         }
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A future running as an observation's body; see [`Scope::instrument`].
-    #[doc(hidden)]
-    #[must_use = "futures do nothing unless polled"]
-    pub struct Instrumented<F> {
-        active: Arc<Active>,
-        #[pin]
-        inner: F,
+/// The flush that ends the outermost observation of async code.
+#[doc(hidden)]
+#[must_use = "futures do nothing unless polled"]
+pub struct RootFlush(Pin<Box<dyn Future<Output = crate::export::FlushReport> + Send>>);
+
+impl std::fmt::Debug for RootFlush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RootFlush")
     }
 }
 
-impl<F: Future> Future for Instrumented<F> {
+impl Future for RootFlush {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx).map(drop)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An observed future: runs `inner` as the body of `scope`'s observation, then records its
+    /// output with `record`, ends the observation and, for the outermost one, flushes before
+    /// yielding the output. With no scope (tracing disabled) it is `inner` and nothing else.
+    #[doc(hidden)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Observed<F: Future, C> {
+        scope: Option<Scope>,
+        record: C,
+        #[pin]
+        inner: F,
+        // The output waits here while the outermost observation flushes.
+        flushing: Option<(RootFlush, F::Output)>,
+    }
+}
+
+impl<F: Future, C: Fn(&mut Scope, &F::Output)> Observed<F, C> {
+    /// Observes `inner` under `scope`; `record` turns the output into recorded fields.
+    pub fn new(scope: Option<Scope>, inner: F, record: C) -> Self {
+        Self {
+            scope,
+            record,
+            inner,
+            flushing: None,
+        }
+    }
+}
+
+impl<F: Future, C: Fn(&mut Scope, &F::Output)> Future for Observed<F, C> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let _attached = Context::of(Arc::clone(this.active)).attach();
-        let inner = this.inner;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(poll) => poll,
-            Err(payload) => {
-                this.active.record_panic(&*payload);
-                std::panic::resume_unwind(payload)
+        let mut this = self.project();
+        if let Some((flush, _)) = this.flushing.as_mut() {
+            std::task::ready!(Pin::new(flush).poll(cx));
+            if let Some((_, output)) = this.flushing.take() {
+                return Poll::Ready(output);
             }
+        }
+        let output = match this.scope.as_ref() {
+            None => std::task::ready!(this.inner.as_mut().poll(cx)),
+            Some(scope) => {
+                let _attached = scope.enter();
+                let inner = this.inner.as_mut();
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(output)) => output,
+                    Err(payload) => {
+                        scope.active.record_panic(&*payload);
+                        std::panic::resume_unwind(payload)
+                    }
+                }
+            }
+        };
+        let Some(mut scope) = this.scope.take() else {
+            return Poll::Ready(output);
+        };
+        (this.record)(&mut scope, &output);
+        match scope.end_async() {
+            None => Poll::Ready(output),
+            Some(mut flush) => match Pin::new(&mut flush).poll(cx) {
+                Poll::Ready(()) => Poll::Ready(output),
+                Poll::Pending => {
+                    *this.flushing = Some((flush, output));
+                    Poll::Pending
+                }
+            },
         }
     }
 }

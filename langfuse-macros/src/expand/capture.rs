@@ -8,13 +8,20 @@ use quote::quote;
 use syn::ext::IdentExt;
 use syn::{GenericArgument, Ident, PathArguments, Type};
 
-/// `reference` is an expression of type `&T`; yields its `CapturedValue`.
-pub(crate) fn value(private: &TokenStream, reference: TokenStream) -> TokenStream {
+/// Calls `method` on the best capture level for `reference`, an expression of type `&T`.
+fn capture_call(private: &TokenStream, reference: TokenStream, method: TokenStream) -> TokenStream {
     quote! {{
         #[allow(unused_imports)]
-        use #private::{CaptureDebug as _, CaptureSerialize as _, CaptureTypeName as _};
-        (&&&#private::Capture(#reference)).__lf_capture()
+        use #private::{
+            CaptureDebug as _, CaptureSerialize as _, CaptureText as _, CaptureTypeName as _,
+        };
+        (&&&&#private::Capture(#reference)).#method
     }}
+}
+
+/// `reference` is an expression of type `&T`; yields its `CapturedValue`.
+pub(crate) fn value(private: &TokenStream, reference: TokenStream) -> TokenStream {
+    capture_call(private, reference, quote!(__lf_capture()))
 }
 
 /// `reference` is an expression of type `&E`; yields the error's message.
@@ -30,17 +37,27 @@ fn error_message(private: &TokenStream, reference: TokenStream) -> TokenStream {
 pub(crate) fn inputs(private: &TokenStream, names: Option<&[Ident]>) -> TokenStream {
     let args = names.unwrap_or_default().iter().map(|name| {
         let label = name.unraw().to_string();
-        let captured = value(private, quote!(&#name));
-        quote!(__lf_inputs.arg(#label, #captured);)
+        let record = capture_call(
+            private,
+            quote!(&#name),
+            quote!(__lf_arg(__lf_inputs, #label)),
+        );
+        quote!(#record;)
     });
     quote! {
         |__lf_inputs: &mut #private::Inputs| { #(#args)* }
     }
 }
 
-/// Statements recording `__lf_ret` on `__lf_scope`: `Ok` values as output, `Err` as an error,
-/// anything else as output. `ty` is the declared type, when it can be named.
-pub(crate) fn output(private: &TokenStream, ty: Option<&Type>, capture: bool) -> TokenStream {
+/// Statements recording the return value on `__lf_scope`: `Ok` values as output, `Err` as an
+/// error, anything else as output. `ret` is a reference to the value; `ty` its declared type,
+/// when it can be named.
+pub(crate) fn output(
+    private: &TokenStream,
+    ret: TokenStream,
+    ty: Option<&Type>,
+    capture: bool,
+) -> TokenStream {
     let record_value = |reference: TokenStream| {
         if !capture {
             return quote!();
@@ -58,13 +75,13 @@ pub(crate) fn output(private: &TokenStream, ty: Option<&Type>, capture: bool) ->
             let ok = record_value(quote!(__lf_value));
             let message = error_message(private, quote!(__lf_error));
             quote! {
-                match &__lf_ret {
+                match #ret {
                     ::core::result::Result::Ok(__lf_value) => { #ok }
                     ::core::result::Result::Err(__lf_error) => __lf_scope.error(#message),
                 }
             }
         }
-        _ => record_value(quote!(&__lf_ret)),
+        _ => record_value(ret),
     }
 }
 

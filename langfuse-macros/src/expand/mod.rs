@@ -122,7 +122,7 @@ fn sync_body(
 ) -> TokenStream {
     let fake = fake_return(ty);
     let stmts = &block.stmts;
-    let record = capture::output(private, ty, plan.capture_output);
+    let record = capture::output(private, quote!(&__lf_ret), ty, plan.capture_output);
     quote! {
         let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
         let __lf_result = #private::catch_unwind(#private::AssertUnwindSafe(move || {
@@ -171,7 +171,7 @@ fn in_place_body(
     let body = in_place(block, question);
     let nameable = Some(return_type).filter(|ty| capture::nameable(ty));
     let annotation = nameable.map(|ty| quote!(: #ty));
-    let record = capture::output(private, nameable, plan.capture_output);
+    let record = capture::output(private, quote!(&__lf_ret), nameable, plan.capture_output);
     // When the body always diverges (say it ends in `panic!`), what follows it is unreachable.
     // Only the first unreachable statement is reported, so allowing it there is enough, and the
     // body itself keeps the user's lints. Clippy, though, sees the body's `panic!` (in the
@@ -201,20 +201,18 @@ fn in_place(block: &mut syn::Block, question: rewrite::Question) -> TokenStream 
     }
 }
 
-/// Awaits `__lf_future` under the observation, records the result and ends it.
-fn finish_future(plan: &Plan, private: &TokenStream, output: Option<&Type>) -> TokenStream {
-    let annotation = output.map(|ty| quote!(: #ty));
-    let record = capture::output(private, output, plan.capture_output);
+/// `__lf_future` observed: it runs with the observation current, and its output is recorded
+/// before the observation ends. One future type whether tracing is on or off, so the function
+/// can return it as it is.
+fn observed_future(plan: &Plan, private: &TokenStream, output: Option<&Type>) -> TokenStream {
+    let record = capture::output(private, quote!(__lf_ret), output, plan.capture_output);
     quote! {
-        let __lf_ret #annotation = match &__lf_scope {
-            ::core::option::Option::Some(__lf_active) => __lf_active.instrument(__lf_future).await,
-            ::core::option::Option::None => __lf_future.await,
-        };
-        if let ::core::option::Option::Some(mut __lf_scope) = __lf_scope {
-            #record
-            __lf_scope.end_async().await;
-        }
-        __lf_ret
+        #private::Observed::new(
+            __lf_scope,
+            __lf_future,
+            #[allow(unused_variables)]
+            |__lf_scope: &mut #private::Scope, __lf_ret| { #record },
+        )
     }
 }
 
@@ -226,13 +224,13 @@ fn async_body(
 ) -> TokenStream {
     let fake = fake_return(output);
     let stmts = &block.stmts;
-    let finish = finish_future(plan, private, output);
+    let observed = observed_future(plan, private, output);
     quote! {
         let __lf_future = async move {
             #fake
             #(#stmts)*
         };
-        #finish
+        #observed.await
     }
 }
 
@@ -301,8 +299,7 @@ fn future_body(
 ) -> TokenStream {
     let annotation = return_type.map(|ty| quote!(: #ty));
     let output = future.output.filter(|ty| capture::nameable(ty));
-    let finish = finish_future(plan, private, output);
-    let wrapped = quote!(async move { #finish });
+    let wrapped = observed_future(plan, private, output);
     let wrapped = if future.boxed {
         quote!(::std::boxed::Box::pin(#wrapped))
     } else {
