@@ -6,19 +6,37 @@
 //! legacy batch-ingestion API), so the instrumented program never waits on the network.
 //! Without keys, traces are printed to stderr instead.
 //!
-//! ```no_run
-//! use std::time::Duration;
-//! use langfuse_observe::{Config, ObservationId, Observation, TraceId};
-//!
-//! fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     // LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL, or the console.
-//!     let _guard = langfuse_observe::init(Config::from_env()?)?;
-//!     let mut step = Observation::new(TraceId::random(), ObservationId::random(), "job");
-//!     step.output = Some("done".into());
-//!     langfuse_observe::exporter().record(step);
-//!     Ok(()) // the guard flushes here
-//! }
 //! ```
+//! use langfuse_observe::observe;
+//!
+//! #[observe(as_type = "retriever")]
+//! fn retrieve(question: &str) -> Vec<String> {
+//!     vec![format!("a document about {question}")]
+//! }
+//!
+//! #[observe(as_type = "generation", skip(api_key))]
+//! async fn answer(question: &str, documents: &[String], api_key: &str) -> Result<String, std::io::Error> {
+//!     Ok(format!("{question}: {}", documents.join(" ")))
+//! }
+//!
+//! #[observe]
+//! async fn pipeline(question: &str) -> Result<String, std::io::Error> {
+//!     let documents = retrieve(question); // a child of `pipeline`
+//!     answer(question, &documents, "sk-…").await // another child
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Reads LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL; without keys,
+//! // traces are printed to stderr. The guard flushes when it is dropped.
+//! let _guard = langfuse_observe::init(langfuse_observe::Config::from_env()?)?;
+//! let reply = pipeline("what is Langfuse?").await?;
+//! assert!(reply.starts_with("what is Langfuse?"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See the README for every option, spawning work, and when data is sent.
 
 pub use langfuse_observe_core::capture::CapturedValue;
 pub use langfuse_observe_core::config::{Config, ConfigBuilder, ConfigError, ExporterKind};

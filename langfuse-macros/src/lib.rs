@@ -13,9 +13,38 @@ use proc_macro::TokenStream;
 use quote::ToTokens;
 use syn::ItemFn;
 
-/// Records every call of the function as an observation in Langfuse.
+/// Records every call of the function as an observation in Langfuse, nested under the
+/// observation that is current where it is called.
 ///
-/// See the `langfuse-observe` crate for the options and examples.
+/// Works on sync and `async` functions, methods, generic functions, and functions returning
+/// `impl Future`, `Pin<Box<dyn Future>>` or `BoxFuture` (so `#[async_trait]` methods too).
+/// The input is a JSON object keyed by parameter name; the output is the return value, with
+/// `Err(e)` recorded as level ERROR and `e`'s message; a panic records ERROR with its message;
+/// a future dropped before it completes records WARNING ("cancelled").
+///
+/// Options, all optional:
+///
+/// | option | effect |
+/// |---|---|
+/// | `name = "…"` | the observation's name (default: the function's name) |
+/// | `as_type = "…"` | `span` (default), `generation`, `agent`, `tool`, `chain`, `retriever`, `evaluator`, `guardrail`, `embedding` |
+/// | `capture_input = false` | record no arguments |
+/// | `capture_output = false` | record no return value (errors are still recorded) |
+/// | `skip(a, b)` / `skip_all` | leave these / all arguments out |
+/// | `flush = false` | do not flush when this is the outermost observation |
+/// | `crate = path` | the path of `langfuse_observe`, for crates that re-export it |
+///
+/// ```ignore
+/// use langfuse_observe::observe;
+///
+/// #[observe(as_type = "generation", skip(api_key))]
+/// async fn complete(prompt: &str, api_key: &str) -> Result<String, std::io::Error> {
+///     Ok(format!("echo: {prompt}"))
+/// }
+/// ```
+///
+/// (Not compiled here: the example needs the `langfuse-observe` crate, whose documentation
+/// has it as a tested example.)
 #[proc_macro_attribute]
 pub fn observe(attribute: TokenStream, item: TokenStream) -> TokenStream {
     let function: ItemFn = match syn::parse(item.clone()) {
