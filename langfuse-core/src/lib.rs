@@ -19,6 +19,7 @@ pub mod ids;
 pub mod macro_support;
 pub mod observation;
 mod scope;
+mod stream;
 #[cfg(feature = "test-server")]
 pub mod testing;
 mod timestamp;

@@ -227,6 +227,16 @@ impl Scope {
         Some(RootFlush(Box::pin(exporter.flush(timeout))))
     }
 
+    /// Ends the observation without flushing, for an observation that stops where blocking
+    /// or waiting is wrong (a stream dropped by its consumer).
+    pub(crate) fn end_quietly(mut self) {
+        self.close();
+    }
+
+    pub(crate) fn active(&self) -> &Active {
+        &self.active
+    }
+
     /// Hands the record to the exporter. Returns whether the caller should flush.
     fn close(&mut self) -> bool {
         self.active.ended.store(true, Ordering::Relaxed);

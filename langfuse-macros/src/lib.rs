@@ -7,6 +7,7 @@
 
 mod expand;
 mod options;
+mod returns;
 mod validate;
 
 use proc_macro::TokenStream;

@@ -23,7 +23,7 @@ pub(crate) const TYPES: [&str; 9] = [
 ];
 
 /// The options, as written.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 11] = [
     "name",
     "as_type",
     "capture_input",
@@ -31,6 +31,9 @@ const KEYS: [&str; 8] = [
     "skip",
     "skip_all",
     "flush",
+    "stream",
+    "iterator",
+    "transform",
     "crate",
 ];
 
@@ -50,6 +53,11 @@ pub(crate) struct Options {
     pub(crate) skip: Option<Spanned<Vec<Ident>>>,
     pub(crate) skip_all: Option<Span>,
     pub(crate) flush: Option<Spanned<bool>>,
+    /// The return value is a stream, though its type does not say so.
+    pub(crate) stream: Option<Span>,
+    /// The return value is an iterator, though its type does not say so.
+    pub(crate) iterator: Option<Span>,
+    pub(crate) transform: Option<Spanned<Path>>,
     pub(crate) krate: Option<Path>,
     /// Problems found while parsing; parsing goes on after each.
     pub(crate) errors: Vec<syn::Error>,
@@ -145,13 +153,28 @@ impl Options {
                 set(&mut self.skip, value, span, "skip")
             }
             "skip_all" => {
-                if input.peek(Token![=]) || input.peek(syn::token::Paren) {
-                    return Err(syn::Error::new(
-                        input.span(),
-                        "`skip_all` takes no value: write `skip_all` alone",
-                    ));
-                }
+                no_value(input, "skip_all")?;
                 set(&mut self.skip_all, span, span, "skip_all")
+            }
+            "stream" => {
+                no_value(input, "stream")?;
+                set(&mut self.stream, span, span, "stream")
+            }
+            "iterator" => {
+                no_value(input, "iterator")?;
+                set(&mut self.iterator, span, span, "iterator")
+            }
+            "transform" => {
+                equals(input, "transform", span, "`transform = path::to::function`")?;
+                let path: Path = input.parse().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        "`transform` takes the path of a function \
+                         `fn(&[serde_json::Value]) -> impl Serialize`",
+                    )
+                })?;
+                let value = Spanned { value: path, span };
+                set(&mut self.transform, value, span, "transform")
             }
             other => {
                 let hint = KEYS
@@ -171,6 +194,17 @@ impl Options {
             }
         }
     }
+}
+
+/// A flag option stands alone.
+fn no_value(input: ParseStream<'_>, key: &str) -> syn::Result<()> {
+    if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+        return Err(syn::Error::new(
+            input.span(),
+            format!("`{key}` takes no value: write `{key}` alone"),
+        ));
+    }
+    Ok(())
 }
 
 fn set<T>(slot: &mut Option<T>, value: T, span: Span, key: &str) -> syn::Result<()> {

@@ -6,6 +6,7 @@ use syn::ext::IdentExt;
 use syn::{FnArg, Ident, ItemFn, Pat, Path, ReturnType, Type};
 
 use crate::options::{Options, TYPES};
+use crate::returns::{self, Sequence, SequenceKind, Wrap};
 
 /// What to generate, decided and checked.
 pub(crate) struct Plan {
@@ -16,11 +17,14 @@ pub(crate) struct Plan {
     pub(crate) capture_output: bool,
     /// The parameter bindings recorded as input, in order; `None` when input is not captured.
     pub(crate) inputs: Option<Vec<Ident>>,
+    /// The stream or iterator the observation stays open over, if the function returns one.
+    pub(crate) sequence: Option<Sequence>,
+    pub(crate) transform: Option<Path>,
     pub(crate) krate: Path,
 }
 
-pub(crate) fn validate(options: Options, function: &ItemFn) -> Result<Plan, syn::Error> {
-    let mut errors = options.errors;
+pub(crate) fn validate(mut options: Options, function: &ItemFn) -> Result<Plan, syn::Error> {
+    let mut errors = std::mem::take(&mut options.errors);
     let signature = &function.sig;
 
     if let Some(constness) = &signature.constness {
@@ -137,6 +141,29 @@ pub(crate) fn validate(options: Options, function: &ItemFn) -> Result<Plan, syn:
             .collect()
     });
 
+    let sequence = sequence_plan(&options, function, &mut errors);
+    if let Some(transform) = &options.transform {
+        if sequence.is_none() {
+            errors.push(syn::Error::new(
+                transform.span,
+                "`transform` turns the items of a stream or iterator into the output, but this \
+                 function returns neither; remove it, or add `stream`/`iterator` if its return \
+                 type is an alias of one",
+            ));
+        }
+        if let Some(off) = options.capture_output.as_ref().filter(|c| !c.value) {
+            let mut error = syn::Error::new(
+                transform.span,
+                "`transform` has no effect with `capture_output = false`, which records no output",
+            );
+            error.combine(syn::Error::new(
+                off.span,
+                "output capture is turned off here",
+            ));
+            errors.push(error);
+        }
+    }
+
     let mut errors = errors.into_iter();
     if let Some(mut first) = errors.next() {
         first.extend(errors);
@@ -150,10 +177,73 @@ pub(crate) fn validate(options: Options, function: &ItemFn) -> Result<Plan, syn:
         // compile: the binding's type is only inferred, too late for the capture's dispatch.
         capture_output: options.capture_output.is_none_or(|c| c.value) && !returns_never(function),
         inputs,
+        sequence,
+        transform: options.transform.map(|t| t.value),
         krate: options
             .krate
             .unwrap_or_else(|| syn::parse_quote!(::langfuse_observe)),
     })
+}
+
+/// The stream or iterator the function returns: as its return type says, or as the `stream` or
+/// `iterator` option says for a type that does not show it (an alias of a boxed trait object).
+fn sequence_plan(
+    options: &Options,
+    function: &ItemFn,
+    errors: &mut Vec<syn::Error>,
+) -> Option<Sequence> {
+    let declared = match &function.sig.output {
+        ReturnType::Type(_, ty) => Some(&**ty),
+        ReturnType::Default => None,
+    };
+    let detected = declared.and_then(returns::sequence);
+    let forced = match (options.stream, options.iterator) {
+        (Some(stream), Some(iterator)) => {
+            let mut error = syn::Error::new(iterator, "`iterator` conflicts with `stream`");
+            error.combine(syn::Error::new(
+                stream,
+                "a function returns a stream or an iterator, not both",
+            ));
+            errors.push(error);
+            return detected;
+        }
+        (Some(span), None) => Some((span, SequenceKind::Stream)),
+        (None, Some(span)) => Some((span, SequenceKind::Iterator)),
+        (None, None) => None,
+    };
+    let Some((span, kind)) = forced else {
+        return detected;
+    };
+    match detected {
+        Some(found) if found.kind != kind => {
+            let (wrong, right) = match found.kind {
+                SequenceKind::Stream => ("iterator", "stream"),
+                SequenceKind::Iterator => ("stream", "iterator"),
+            };
+            errors.push(syn::Error::new(
+                span,
+                format!("the return type is {right}-like, not {wrong}-like: use `{right}`, or leave the option out since the type already says it"),
+            ));
+            Some(found)
+        }
+        Some(found) => Some(found),
+        None if declared.is_none() => {
+            errors.push(syn::Error::new(
+                span,
+                "this function returns nothing to observe as a stream or iterator",
+            ));
+            None
+        }
+        None => Some(Sequence {
+            kind,
+            wrap: match (declared, kind) {
+                (Some(Type::ImplTrait(_)), _) => Wrap::Opaque,
+                (_, SequenceKind::Stream) => Wrap::BoxPin,
+                (_, SequenceKind::Iterator) => Wrap::Box,
+            },
+            item: None,
+        }),
+    }
 }
 
 fn returns_never(function: &ItemFn) -> bool {

@@ -6,7 +6,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::ext::IdentExt;
-use syn::{GenericArgument, Ident, PathArguments, Type};
+use syn::{Ident, Type};
 
 /// Calls `method` on the best capture level for `reference`, an expression of type `&T`.
 fn capture_call(private: &TokenStream, reference: TokenStream, method: TokenStream) -> TokenStream {
@@ -25,7 +25,7 @@ pub(crate) fn value(private: &TokenStream, reference: TokenStream) -> TokenStrea
 }
 
 /// `reference` is an expression of type `&E`; yields the error's message.
-fn error_message(private: &TokenStream, reference: TokenStream) -> TokenStream {
+pub(crate) fn error_message(private: &TokenStream, reference: TokenStream) -> TokenStream {
     quote! {{
         #[allow(unused_imports)]
         use #private::{ErrorDebug as _, ErrorDisplay as _, ErrorTypeName as _};
@@ -114,26 +114,4 @@ pub(crate) fn nameable(ty: &Type) -> bool {
     let mut finder = Finder(false);
     syn::visit::Visit::visit_type(&mut finder, ty);
     !finder.0
-}
-
-/// The `T` of `Future<Output = T>` among trait bounds, if written there.
-pub(crate) fn future_output<'a>(
-    bounds: impl IntoIterator<Item = &'a syn::TypeParamBound>,
-) -> Option<Option<&'a Type>> {
-    bounds.into_iter().find_map(|bound| {
-        let syn::TypeParamBound::Trait(bound) = bound else {
-            return None;
-        };
-        let segment = bound.path.segments.last()?;
-        if segment.ident != "Future" {
-            return None;
-        }
-        let PathArguments::AngleBracketed(arguments) = &segment.arguments else {
-            return Some(None);
-        };
-        Some(arguments.args.iter().find_map(|argument| match argument {
-            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
-            _ => None,
-        }))
-    })
 }

@@ -20,11 +20,13 @@
 
 mod capture;
 mod rewrite;
+mod sequence;
 
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{ItemFn, ReturnType, Type};
 
+use crate::returns::{returned_future, ReturnedFuture};
 use crate::validate::Plan;
 
 pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
@@ -42,16 +44,31 @@ pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
         .iter()
         .any(|a| a.path().is_ident("track_caller"));
 
-    let body = if function.sig.asyncness.is_some() {
-        async_body(plan, &private, &function.block, nameable)
-    } else if let Some(future) = returned_future(&return_type) {
-        let build = if track_caller {
-            in_place(&mut function.block, rewrite::Question::Keep)
+    // The value a function returns to be observed until it is done (a future, a stream, an
+    // iterator) is built at the call: by the body in a closure, or in place for
+    // `#[track_caller]`.
+    let build = |block: &mut syn::Block| {
+        if track_caller {
+            in_place(block, rewrite::Question::Keep)
         } else {
             let annotation = nameable.map(|ty| quote!(-> #ty));
-            let stmts = &function.block.stmts;
+            let stmts = &block.stmts;
             quote!((move || #annotation { #(#stmts)* })())
-        };
+        }
+    };
+
+    let body = if let Some(items) = &plan.sequence {
+        if function.sig.asyncness.is_some() {
+            let fake = fake_return(nameable);
+            sequence::async_body(plan, &private, &function.block, items, fake)
+        } else {
+            let build = build(&mut function.block);
+            sequence::sync_body(plan, &private, build, items)
+        }
+    } else if function.sig.asyncness.is_some() {
+        async_body(plan, &private, &function.block, nameable)
+    } else if let Some(future) = returned_future(&return_type) {
+        let build = build(&mut function.block);
         future_body(plan, &private, build, nameable, future)
     } else if track_caller {
         in_place_body(plan, &private, &mut function.block, &return_type)
@@ -232,60 +249,6 @@ fn async_body(
         };
         #observed.await
     }
-}
-
-/// How a function hands back its future.
-struct ReturnedFuture<'a> {
-    boxed: bool,
-    output: Option<&'a Type>,
-}
-
-/// Recognises `impl Future<Output = T>`, `Pin<Box<dyn Future<Output = T> + …>>`, and the
-/// `futures` crate's aliases of the latter, `BoxFuture<'a, T>` and `LocalBoxFuture<'a, T>`.
-fn returned_future(ty: &Type) -> Option<ReturnedFuture<'_>> {
-    match ty {
-        Type::ImplTrait(bounds) => {
-            capture::future_output(&bounds.bounds).map(|output| ReturnedFuture {
-                boxed: false,
-                output,
-            })
-        }
-        Type::Path(path) => {
-            let last = path.path.segments.last()?;
-            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
-                return Some(ReturnedFuture {
-                    boxed: true,
-                    output: only_type_argument(&last.arguments),
-                });
-            }
-            let pin = Some(last).filter(|s| s.ident == "Pin")?;
-            let boxed = only_type_argument(&pin.arguments)?;
-            let Type::Path(boxed) = boxed else {
-                return None;
-            };
-            let boxed = boxed.path.segments.last().filter(|s| s.ident == "Box")?;
-            let Type::TraitObject(object) = only_type_argument(&boxed.arguments)? else {
-                return None;
-            };
-            capture::future_output(&object.bounds).map(|output| ReturnedFuture {
-                boxed: true,
-                output,
-            })
-        }
-        Type::Paren(inner) => returned_future(&inner.elem),
-        Type::Group(inner) => returned_future(&inner.elem),
-        _ => None,
-    }
-}
-
-fn only_type_argument(arguments: &syn::PathArguments) -> Option<&Type> {
-    let syn::PathArguments::AngleBracketed(arguments) = arguments else {
-        return None;
-    };
-    arguments.args.iter().find_map(|argument| match argument {
-        syn::GenericArgument::Type(ty) => Some(ty),
-        _ => None,
-    })
 }
 
 /// `build` evaluates to the future the body returns: the body moved into a closure, or kept in

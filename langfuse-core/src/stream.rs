@@ -1,0 +1,434 @@
+//! Observations that stay open over an `Iterator` or a `Stream` until it is exhausted or
+//! dropped, as an LLM's token stream needs: the call returns at once, the answer arrives later.
+//!
+//! While the consumer asks for the next item, the observation is current, so observed calls
+//! made to produce it nest under it; between items it is not, so the consumer's own calls do
+//! not. Items are buffered (within limits) to become the output: joined when they are all text,
+//! a JSON array otherwise, or whatever a `transform` makes of them.
+
+use std::future::Future;
+use std::iter::FusedIterator;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::SystemTime;
+
+use futures_core::stream::{FusedStream, Stream};
+
+use crate::capture::{CapturedValue, TRUNCATION_MARKER};
+use crate::observation::{GenerationDetails, Level, ObservationType};
+use crate::scope::{RootFlush, Scope};
+
+/// Items kept for the output; past this, they are counted and named in a marker.
+const MAX_ITEMS: usize = 10_000;
+/// Bytes of items kept for the output; the record as a whole is cut later if still too big.
+const MAX_BYTES: usize = 512 * 1024;
+
+/// What one item contributes to the observation.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Item {
+    /// A value for the output.
+    Value(CapturedValue),
+    /// An `Err` item: the observation becomes ERROR with this message.
+    Error(String),
+    /// Nothing (capture is off).
+    Nothing,
+}
+
+/// Turns the captured items into the output, for `#[observe(transform = path)]`.
+#[doc(hidden)]
+pub type Transform = fn(&[serde_json::Value]) -> CapturedValue;
+
+/// The items seen so far, within limits.
+#[derive(Debug, Default)]
+struct Collected {
+    items: Vec<CapturedValue>,
+    bytes: usize,
+    all_text: bool,
+    left_out: usize,
+}
+
+impl Collected {
+    fn push(&mut self, value: CapturedValue) {
+        if self.items.len() >= MAX_ITEMS || self.bytes + value.len() > MAX_BYTES {
+            self.left_out += 1;
+            return;
+        }
+        self.all_text = (self.items.is_empty() || self.all_text) && value.is_text();
+        self.bytes += value.len();
+        self.items.push(value);
+    }
+
+    fn output(self, transform: Option<Transform>) -> Option<CapturedValue> {
+        if let Some(transform) = transform {
+            let values: Vec<serde_json::Value> = self
+                .items
+                .iter()
+                .map(CapturedValue::to_json_value)
+                .collect();
+            return Some(transform(&values));
+        }
+        if self.items.is_empty() && self.left_out == 0 {
+            return None;
+        }
+        let marker = (self.left_out > 0)
+            .then(|| format!("{TRUNCATION_MARKER} {} more items", self.left_out));
+        if self.all_text {
+            let mut text: String = self.items.iter().map(CapturedValue::as_str).collect();
+            if let Some(marker) = marker {
+                text.push_str(&marker);
+            }
+            return Some(CapturedValue::text(text));
+        }
+        let mut array: Vec<&CapturedValue> = self.items.iter().collect();
+        let marker = marker.map(CapturedValue::text);
+        array.extend(marker.as_ref());
+        Some(CapturedValue::json(&array))
+    }
+}
+
+/// The observation side of an observed iterator or stream, shared by both wrappers. Its drop
+/// ends an observation whose items were not consumed to the end.
+struct Tracker<C> {
+    scope: Option<Scope>,
+    record: C,
+    transform: Option<Transform>,
+    capture: bool,
+    collected: Collected,
+    seen_first: bool,
+}
+
+impl<C> Tracker<C> {
+    fn new(scope: Option<Scope>, record: C, transform: Option<Transform>) -> Self {
+        let capture = scope.as_ref().is_some_and(Scope::wants_output);
+        Self {
+            scope,
+            record,
+            transform,
+            capture,
+            collected: Collected::default(),
+            seen_first: false,
+        }
+    }
+
+    fn item<T>(&mut self, item: &T)
+    where
+        C: Fn(&T, bool) -> Item,
+    {
+        let Some(scope) = self.scope.as_mut() else {
+            return;
+        };
+        if !self.seen_first {
+            self.seen_first = true;
+            let now = SystemTime::now();
+            scope.active().update(|record| {
+                if record.kind == ObservationType::Generation {
+                    let generation = record
+                        .generation
+                        .get_or_insert_with(|| Box::new(GenerationDetails::default()));
+                    generation.completion_start_time.get_or_insert(now);
+                }
+            });
+        }
+        match (self.record)(item, self.capture) {
+            Item::Value(value) => self.collected.push(value),
+            Item::Error(message) => scope.error(message),
+            Item::Nothing => {}
+        }
+    }
+
+    /// Records the output and hands the scope back to be ended.
+    fn finish(&mut self) -> Option<Scope> {
+        let mut scope = self.scope.take()?;
+        let collected = std::mem::take(&mut self.collected);
+        if self.capture {
+            if let Some(output) = collected.output(self.transform) {
+                scope.output(output);
+            }
+        }
+        Some(scope)
+    }
+}
+
+impl<C> Drop for Tracker<C> {
+    fn drop(&mut self) {
+        if self.scope.is_none() || std::thread::panicking() {
+            // Ended, or the scope's own drop records the panic.
+            return;
+        }
+        if let Some(scope) = self.finish() {
+            scope.active().update(|record| {
+                if record.level < Level::Warning {
+                    record.level = Level::Warning;
+                    record.status_message =
+                        Some("dropped before it was consumed to the end".to_owned());
+                }
+            });
+            scope.end_quietly();
+        }
+    }
+}
+
+/// An iterator whose observation ends when it is exhausted or dropped.
+#[doc(hidden)]
+pub struct ObservedIter<I, C> {
+    tracker: Tracker<C>,
+    inner: I,
+}
+
+impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> ObservedIter<I, C> {
+    /// Observes `inner` under `scope`; `record` captures each item.
+    pub fn new(scope: Option<Scope>, inner: I, record: C, transform: Option<Transform>) -> Self {
+        Self {
+            tracker: Tracker::new(scope, record, transform),
+            inner,
+        }
+    }
+}
+
+impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> Iterator for ObservedIter<I, C> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let Some(scope) = self.tracker.scope.as_ref() else {
+            return self.inner.next();
+        };
+        let next = {
+            let _attached = scope.enter();
+            let inner = &mut self.inner;
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.next())) {
+                Ok(next) => next,
+                Err(payload) => {
+                    if let Some(scope) = self.tracker.scope.as_mut() {
+                        scope.panicked(&*payload);
+                    }
+                    std::panic::resume_unwind(payload)
+                }
+            }
+        };
+        match &next {
+            Some(item) => self.tracker.item(item),
+            None => {
+                if let Some(scope) = self.tracker.finish() {
+                    scope.end();
+                }
+            }
+        }
+        next
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<I: FusedIterator, C: Fn(&I::Item, bool) -> Item> FusedIterator for ObservedIter<I, C> {}
+
+impl<I: ExactSizeIterator, C: Fn(&I::Item, bool) -> Item> ExactSizeIterator for ObservedIter<I, C> {}
+
+pin_project_lite::pin_project! {
+    /// A stream whose observation ends when it is exhausted or dropped.
+    #[doc(hidden)]
+    #[must_use = "streams do nothing unless polled"]
+    pub struct ObservedStream<S, C> {
+        tracker: Tracker<C>,
+        flushing: Option<RootFlush>,
+        #[pin]
+        inner: S,
+    }
+}
+
+impl<S: Stream, C: Fn(&S::Item, bool) -> Item> ObservedStream<S, C> {
+    /// Observes `inner` under `scope`; `record` captures each item.
+    pub fn new(scope: Option<Scope>, inner: S, record: C, transform: Option<Transform>) -> Self {
+        Self {
+            tracker: Tracker::new(scope, record, transform),
+            flushing: None,
+            inner,
+        }
+    }
+}
+
+impl<S: Stream, C: Fn(&S::Item, bool) -> Item> Stream for ObservedStream<S, C> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<S::Item>> {
+        let this = self.project();
+        if let Some(flush) = this.flushing.as_mut() {
+            std::task::ready!(Pin::new(flush).poll(cx));
+            *this.flushing = None;
+            return Poll::Ready(None);
+        }
+        let Some(scope) = this.tracker.scope.as_ref() else {
+            return this.inner.poll_next(cx);
+        };
+        let next = {
+            let _attached = scope.enter();
+            let inner = this.inner;
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll_next(cx))) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(next)) => next,
+                Err(payload) => {
+                    if let Some(scope) = this.tracker.scope.as_mut() {
+                        scope.panicked(&*payload);
+                    }
+                    std::panic::resume_unwind(payload)
+                }
+            }
+        };
+        if let Some(item) = &next {
+            this.tracker.item(item);
+            return Poll::Ready(next);
+        }
+        let flush = this.tracker.finish().and_then(Scope::end_async);
+        if let Some(mut flush) = flush {
+            if Pin::new(&mut flush).poll(cx).is_pending() {
+                *this.flushing = Some(flush);
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(None)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<S: FusedStream, C: Fn(&S::Item, bool) -> Item> FusedStream for ObservedStream<S, C> {
+    fn is_terminated(&self) -> bool {
+        self.flushing.is_none() && self.inner.is_terminated()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Runs an `async fn`'s body with its observation current, and hands the observation back
+    /// with the body's output, for the stream the function returns to keep it open.
+    #[doc(hidden)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Opening<F> {
+        scope: Option<Scope>,
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Opening<F> {
+    /// Runs `inner` under `scope`.
+    pub fn new(scope: Option<Scope>, inner: F) -> Self {
+        Self { scope, inner }
+    }
+}
+
+impl<F: Future> Future for Opening<F> {
+    type Output = (Option<Scope>, F::Output);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = match this.scope.as_mut() {
+            None => std::task::ready!(this.inner.poll(cx)),
+            Some(scope) => {
+                let _attached = scope.enter();
+                let inner = this.inner;
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+                    Ok(poll) => std::task::ready!(poll),
+                    Err(payload) => {
+                        scope.panicked(&*payload);
+                        std::panic::resume_unwind(payload)
+                    }
+                }
+            }
+        };
+        Poll::Ready((this.scope.take(), output))
+    }
+}
+
+/// Lets `#[observe(stream)]` on a type that is not a stream fail with a message that says so.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[observe(stream)]` needs a function that returns a `Stream`, and `{Self}` is not one",
+    label = "not a `futures_core::Stream`",
+    note = "remove the `stream` option, or use `iterator` for an `Iterator`"
+)]
+pub trait ObservableStream: Stream {}
+
+impl<S: Stream> ObservableStream for S {}
+
+/// Lets `#[observe(iterator)]` on a type that is not an iterator fail with a clear message.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[observe(iterator)]` needs a function that returns an `Iterator`, and `{Self}` is not one",
+    label = "not an `Iterator`",
+    note = "remove the `iterator` option, or use `stream` for a `Stream`"
+)]
+pub trait ObservableIterator: Iterator {}
+
+impl<I: Iterator> ObservableIterator for I {}
+
+/// Observes a stream; its bound gives the clear error when the value is not a stream.
+#[doc(hidden)]
+pub fn observe_stream<S: ObservableStream, C: Fn(&S::Item, bool) -> Item>(
+    scope: Option<Scope>,
+    inner: S,
+    record: C,
+    transform: Option<Transform>,
+) -> ObservedStream<S, C> {
+    ObservedStream::new(scope, inner, record, transform)
+}
+
+/// Observes an iterator; its bound gives the clear error when the value is not an iterator.
+#[doc(hidden)]
+pub fn observe_iter<I: ObservableIterator, C: Fn(&I::Item, bool) -> Item>(
+    scope: Option<Scope>,
+    inner: I,
+    record: C,
+    transform: Option<Transform>,
+) -> ObservedIter<I, C> {
+    ObservedIter::new(scope, inner, record, transform)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_items_are_joined_and_others_form_an_array() {
+        let mut text = Collected::default();
+        text.push(CapturedValue::text("Hel"));
+        text.push(CapturedValue::text("lo"));
+        assert_eq!(text.output(None), Some(CapturedValue::text("Hello")));
+
+        let mut mixed = Collected::default();
+        mixed.push(CapturedValue::text("a"));
+        mixed.push(CapturedValue::json(&1));
+        assert_eq!(mixed.output(None).unwrap().as_str(), r#"["a",1]"#);
+    }
+
+    #[test]
+    fn items_past_the_limit_are_counted_in_a_marker() {
+        let mut many = Collected::default();
+        for _ in 0..MAX_ITEMS + 3 {
+            many.push(CapturedValue::text("x"));
+        }
+        let output = many.output(None).unwrap();
+        assert!(output
+            .as_str()
+            .ends_with(&format!("{TRUNCATION_MARKER} 3 more items")));
+    }
+
+    #[test]
+    fn a_transform_sees_every_kept_item_as_json() {
+        let mut items = Collected::default();
+        items.push(CapturedValue::json(&serde_json::json!({"delta": "Hi"})));
+        items.push(CapturedValue::json(&serde_json::json!({"delta": "!"})));
+        fn deltas(items: &[serde_json::Value]) -> CapturedValue {
+            CapturedValue::text(
+                items
+                    .iter()
+                    .filter_map(|i| i["delta"].as_str())
+                    .collect::<String>(),
+            )
+        }
+        assert_eq!(items.output(Some(deltas)), Some(CapturedValue::text("Hi!")));
+    }
+}

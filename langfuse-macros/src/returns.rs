@@ -1,0 +1,178 @@
+//! Recognising, from how the return type is written, functions that hand back a future, a
+//! stream or an iterator: their observation lasts until that value is done, not until the
+//! call returns.
+
+use syn::{GenericArgument, PathArguments, Type, TypeParamBound};
+
+/// How a function hands back its future.
+pub(crate) struct ReturnedFuture<'a> {
+    pub(crate) boxed: bool,
+    pub(crate) output: Option<&'a Type>,
+}
+
+/// Recognises `impl Future<Output = T>`, `Pin<Box<dyn Future<Output = T> + …>>`, and the
+/// `futures` crate's aliases of the latter, `BoxFuture<'a, T>` and `LocalBoxFuture<'a, T>`.
+pub(crate) fn returned_future(ty: &Type) -> Option<ReturnedFuture<'_>> {
+    match ty {
+        Type::ImplTrait(bounds) => associated(&bounds.bounds, &["Future"], "Output")
+            .map(|(_, ty)| ty)
+            .map(|output| ReturnedFuture {
+                boxed: false,
+                output,
+            }),
+        Type::Path(path) => {
+            let last = path.path.segments.last()?;
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                return Some(ReturnedFuture {
+                    boxed: true,
+                    output: only_type_argument(&last.arguments),
+                });
+            }
+            let pin = Some(last).filter(|s| s.ident == "Pin")?;
+            let boxed = only_type_argument(&pin.arguments)?;
+            let Type::Path(boxed) = boxed else {
+                return None;
+            };
+            let boxed = boxed.path.segments.last().filter(|s| s.ident == "Box")?;
+            let Type::TraitObject(object) = only_type_argument(&boxed.arguments)? else {
+                return None;
+            };
+            associated(&object.bounds, &["Future"], "Output")
+                .map(|(_, ty)| ty)
+                .map(|output| ReturnedFuture {
+                    boxed: true,
+                    output,
+                })
+        }
+        Type::Paren(inner) => returned_future(&inner.elem),
+        Type::Group(inner) => returned_future(&inner.elem),
+        _ => None,
+    }
+}
+
+fn only_type_argument(arguments: &syn::PathArguments) -> Option<&Type> {
+    let syn::PathArguments::AngleBracketed(arguments) = arguments else {
+        return None;
+    };
+    arguments.args.iter().find_map(|argument| match argument {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
+}
+
+/// What a stream or iterator function's observation follows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SequenceKind {
+    Stream,
+    Iterator,
+}
+
+/// How the observed sequence goes back into the declared return type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wrap {
+    /// `impl Stream` / `impl Iterator`: the wrapper itself.
+    Opaque,
+    /// `Pin<Box<dyn Stream>>` and aliases of it: `Box::pin(wrapper)`.
+    BoxPin,
+    /// `Box<dyn Iterator>` and aliases of it: `Box::new(wrapper)`.
+    Box,
+}
+
+pub(crate) struct Sequence {
+    pub(crate) kind: SequenceKind,
+    pub(crate) wrap: Wrap,
+    /// The item type, when written in the return type.
+    pub(crate) item: Option<Type>,
+}
+
+/// Recognises `impl Stream<Item = T>`, `impl Iterator<Item = T>` (or `ExactSizeIterator`),
+/// `Pin<Box<dyn Stream<Item = T> + …>>`, `BoxStream<'a, T>`, `LocalBoxStream<'a, T>` and
+/// `Box<dyn Iterator<Item = T> + …>`.
+pub(crate) fn sequence(ty: &Type) -> Option<Sequence> {
+    const ITERATORS: [&str; 2] = ["Iterator", "ExactSizeIterator"];
+    let kind_of = |name: &syn::Ident| {
+        if name == "Stream" {
+            SequenceKind::Stream
+        } else {
+            SequenceKind::Iterator
+        }
+    };
+    match ty {
+        Type::ImplTrait(bounds) => {
+            let (name, item) = associated(
+                &bounds.bounds,
+                &["Stream", ITERATORS[0], ITERATORS[1]],
+                "Item",
+            )?;
+            Some(Sequence {
+                kind: kind_of(name),
+                wrap: Wrap::Opaque,
+                item: item.cloned(),
+            })
+        }
+        Type::Path(path) => {
+            let last = path.path.segments.last()?;
+            if last.ident == "BoxStream" || last.ident == "LocalBoxStream" {
+                return Some(Sequence {
+                    kind: SequenceKind::Stream,
+                    wrap: Wrap::BoxPin,
+                    item: only_type_argument(&last.arguments).cloned(),
+                });
+            }
+            let (inner, wrap) = if last.ident == "Pin" {
+                let Type::Path(boxed) = only_type_argument(&last.arguments)? else {
+                    return None;
+                };
+                let boxed = boxed.path.segments.last().filter(|s| s.ident == "Box")?;
+                (only_type_argument(&boxed.arguments)?, Wrap::BoxPin)
+            } else if last.ident == "Box" {
+                (only_type_argument(&last.arguments)?, Wrap::Box)
+            } else {
+                return None;
+            };
+            let Type::TraitObject(object) = inner else {
+                return None;
+            };
+            let wanted: &[&str] = if wrap == Wrap::BoxPin {
+                &["Stream"]
+            } else {
+                &ITERATORS
+            };
+            let (name, item) = associated(&object.bounds, wanted, "Item")?;
+            Some(Sequence {
+                kind: kind_of(name),
+                wrap,
+                item: item.cloned(),
+            })
+        }
+        Type::Paren(inner) => sequence(&inner.elem),
+        Type::Group(inner) => sequence(&inner.elem),
+        _ => None,
+    }
+}
+
+/// Among `bounds`, the first trait named one of `traits`, with its associated type `assoc`
+/// when written (`Future<Output = T>`, `Stream<Item = T>`).
+fn associated<'a>(
+    bounds: impl IntoIterator<Item = &'a TypeParamBound>,
+    traits: &[&str],
+    assoc: &str,
+) -> Option<(&'a syn::Ident, Option<&'a Type>)> {
+    bounds.into_iter().find_map(|bound| {
+        let TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let segment = bound.path.segments.last()?;
+        if !traits.iter().any(|name| segment.ident == name) {
+            return None;
+        }
+        let PathArguments::AngleBracketed(arguments) = &segment.arguments else {
+            return Some((&segment.ident, None));
+        };
+        let ty = arguments.args.iter().find_map(|argument| match argument {
+            GenericArgument::AssocType(found) if found.ident == assoc => Some(&found.ty),
+            _ => None,
+        });
+        Some((&segment.ident, ty))
+    })
+}
