@@ -39,7 +39,7 @@
 //! See the README for every option, spawning work, and when data is sent.
 
 pub use langfuse_observe_core::capture::CapturedValue;
-pub use langfuse_observe_core::config::{Config, ConfigBuilder, ConfigError, ExporterKind};
+pub use langfuse_observe_core::config::{Config, ConfigBuilder, ConfigError, ExporterKind, Mask};
 pub use langfuse_observe_core::context::{spawn, Context, ContextGuard, FutureExt, WithContext};
 pub use langfuse_observe_core::export::{ExportError, Exporter, FlushReport, Stats};
 pub use langfuse_observe_core::ids::{IdError, ObservationId, TraceId};

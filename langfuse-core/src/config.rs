@@ -239,7 +239,12 @@ pub struct Config {
     max_retries: u32,
     retry_backoff: Duration,
     gzip: bool,
+    mask: Option<Mask>,
 }
+
+/// A function that rewrites input, output and metadata values before they leave the process,
+/// for example to remove personal data. Set with [`ConfigBuilder::mask`].
+pub type Mask = std::sync::Arc<dyn Fn(serde_json::Value) -> serde_json::Value + Send + Sync>;
 
 impl Config {
     /// Reads every `LANGFUSE_*` variable from the process environment and validates the result.
@@ -432,6 +437,11 @@ impl Config {
     pub fn gzip(&self) -> bool {
         self.gzip
     }
+
+    /// The function that rewrites values before they leave the process, if any.
+    pub fn mask(&self) -> Option<&Mask> {
+        self.mask.as_ref()
+    }
 }
 
 /// Shows `"<redacted>"` in place of a secret.
@@ -471,6 +481,7 @@ impl fmt::Debug for Config {
             .field("max_retries", &self.max_retries)
             .field("retry_backoff", &self.retry_backoff)
             .field("gzip", &self.gzip)
+            .field("mask", &self.mask.as_ref().map(|_| "<fn>"))
             .finish()
     }
 }
@@ -546,6 +557,7 @@ pub struct ConfigBuilder {
     max_retries: u32,
     retry_backoff: Given<Duration>,
     gzip: bool,
+    mask: Option<Mask>,
 }
 
 impl Default for ConfigBuilder {
@@ -573,6 +585,7 @@ impl Default for ConfigBuilder {
             max_retries: DEFAULT_MAX_RETRIES,
             retry_backoff: Given::new(DEFAULT_RETRY_BACKOFF),
             gzip: true,
+            mask: None,
         }
     }
 }
@@ -601,6 +614,7 @@ impl fmt::Debug for ConfigBuilder {
             .field("max_retries", &self.max_retries)
             .field("retry_backoff", &self.retry_backoff.value)
             .field("gzip", &self.gzip)
+            .field("mask", &self.mask.as_ref().map(|_| "<fn>"))
             .finish()
     }
 }
@@ -818,6 +832,29 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets a function applied to every input, output and metadata value (of observations
+    /// and traces) before it leaves the process. It runs on the export thread, not the
+    /// caller's; if it panics, the value is replaced by a marker and export goes on.
+    ///
+    /// ```
+    /// use langfuse_observe_core::config::Config;
+    ///
+    /// let config = Config::builder()
+    ///     .mask(|value| match value {
+    ///         serde_json::Value::String(text) if text.contains('@') => "<email>".into(),
+    ///         other => other,
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), langfuse_observe_core::config::ConfigError>(())
+    /// ```
+    pub fn mask(
+        mut self,
+        mask: impl Fn(serde_json::Value) -> serde_json::Value + Send + Sync + 'static,
+    ) -> Self {
+        self.mask = Some(std::sync::Arc::new(mask));
+        self
+    }
+
     /// Validates every setting and returns the [`Config`], or the first problem found.
     ///
     /// With tracing disabled, missing or unpaired keys are accepted (nothing is sent), but
@@ -907,6 +944,7 @@ impl ConfigBuilder {
             max_retries: self.max_retries,
             retry_backoff: self.retry_backoff.value,
             gzip: self.gzip,
+            mask: self.mask,
         })
     }
 }

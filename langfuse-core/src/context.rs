@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::ids::{ObservationId, TraceId};
+use crate::ids::{IdError, ObservationId, TraceId};
 use crate::scope::Active;
 
 thread_local! {
@@ -68,7 +68,7 @@ impl Context {
 
     /// The id of the observation this context stands for.
     pub fn observation_id(&self) -> Option<ObservationId> {
-        self.active.as_ref().map(|active| active.id())
+        self.active.as_ref().and_then(|active| active.id())
     }
 
     /// Makes this context current on this thread until the guard is dropped.
@@ -84,6 +84,129 @@ impl Context {
         let _attached = self.attach();
         work()
     }
+}
+
+/// A trace begun in another process or service, to continue here: observations started under
+/// it join that trace, as children of the given parent observation (or as its roots).
+///
+/// Ids are checked when the context is made: an invalid id is an error at that call, never
+/// replaced silently.
+///
+/// ```
+/// use langfuse_observe_core::context::TraceContext;
+///
+/// let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// let remote = TraceContext::from_traceparent(incoming)?;
+/// assert_eq!(remote.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// remote.run(|| { /* observed calls here join the remote trace */ });
+///
+/// assert!(TraceContext::new("not-an-id").is_err());
+/// let derived = TraceContext::from_seed("ticket-1234"); // any foreign string
+/// assert_eq!(derived.trace_id(), TraceContext::from_seed("ticket-1234").trace_id());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    trace_id: TraceId,
+    parent_id: Option<ObservationId>,
+}
+
+/// Why a `traceparent` header value was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TraceparentError {
+    /// Not four dash-separated fields with version `00`.
+    #[error(
+        "invalid traceparent {0:?}: expected `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`"
+    )]
+    Format(String),
+    /// The trace or parent id in it is invalid.
+    #[error("invalid traceparent: {0}")]
+    Id(#[from] IdError),
+}
+
+impl TraceContext {
+    /// Continues the trace `trace_id` (32 lowercase hex characters), new observations being
+    /// its roots.
+    pub fn new(trace_id: &str) -> Result<Self, IdError> {
+        Ok(Self {
+            trace_id: TraceId::parse(trace_id)?,
+            parent_id: None,
+        })
+    }
+
+    /// Continues the trace as children of the observation `parent_id` (16 lowercase hex).
+    pub fn with_parent(self, parent_id: &str) -> Result<Self, IdError> {
+        Ok(Self {
+            parent_id: Some(ObservationId::parse(parent_id)?),
+            ..self
+        })
+    }
+
+    /// The trace whose id is derived from any string (a request id, a UUID, a ticket number)
+    /// by the rule the Python and JS SDKs use, so every service derives the same trace.
+    pub fn from_seed(seed: &str) -> Self {
+        Self {
+            trace_id: TraceId::from_seed(seed),
+            parent_id: None,
+        }
+    }
+
+    /// The context of an incoming W3C `traceparent` header.
+    pub fn from_traceparent(value: &str) -> Result<Self, TraceparentError> {
+        let format = || TraceparentError::Format(value.chars().take(80).collect());
+        let mut fields = value.trim().split('-');
+        let (Some("00"), Some(trace), Some(parent), Some(flags), None) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
+            return Err(format());
+        };
+        if flags.len() != 2 || !flags.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format());
+        }
+        Ok(Self {
+            trace_id: TraceId::parse(trace)?,
+            parent_id: Some(ObservationId::parse(parent)?),
+        })
+    }
+
+    /// The trace continued.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The observation new ones hang under, if any.
+    pub fn parent_id(&self) -> Option<ObservationId> {
+        self.parent_id
+    }
+
+    /// A [`Context`] for this trace, to attach or carry into futures.
+    pub fn context(&self) -> Context {
+        Context::of(Active::remote(self.trace_id, self.parent_id))
+    }
+
+    /// Makes this trace current on this thread until the guard is dropped.
+    pub fn attach(&self) -> ContextGuard {
+        self.context().attach()
+    }
+
+    /// Runs `work` inside this trace.
+    pub fn run<R>(&self, work: impl FnOnce() -> R) -> R {
+        self.context().run(work)
+    }
+}
+
+/// The W3C `traceparent` header value for the current observation, to send with an outgoing
+/// request so that the receiving service continues this trace.
+pub fn traceparent() -> Option<String> {
+    let active = current()?;
+    let parent = active.id()?;
+    let flags = u8::from(active.trace().sampled());
+    Some(format!("00-{}-{parent}-{flags:02x}", active.trace_id()))
 }
 
 /// Restores the previous context when dropped. Bound to the thread it was created on.

@@ -159,6 +159,8 @@ pub struct TraceAttributes {
     pub output: Option<CapturedValue>,
     /// Whether the trace can be viewed through a public link.
     pub public: Option<bool>,
+    /// The environment (e.g. `production`), overriding the configured one for this trace.
+    pub environment: Option<String>,
 }
 
 impl TraceAttributes {
@@ -174,6 +176,7 @@ impl TraceAttributes {
             &self.session_id,
             &self.version,
             &self.release,
+            &self.environment,
         ]
         .into_iter()
         .map(|field| field.as_ref().map_or(0, String::len))

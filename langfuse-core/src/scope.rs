@@ -6,6 +6,7 @@
 //! handed to the exporter; when the outermost scope of the process ends, it flushes.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,17 +24,33 @@ use crate::observation::{Level, Observation, ObservationType, TraceAttributes};
 #[derive(Debug)]
 pub(crate) struct TraceState {
     id: TraceId,
+    /// Decided once from the trace id, so every observation of a trace is kept or none is.
+    sampled: bool,
     has_attributes: AtomicBool,
     attributes: Mutex<Option<Arc<TraceAttributes>>>,
 }
 
 impl TraceState {
-    pub(crate) fn new(id: TraceId) -> Self {
+    pub(crate) fn new(id: TraceId, sample_rate: f64) -> Self {
         Self {
             id,
+            sampled: sampled(id, sample_rate),
             has_attributes: AtomicBool::new(false),
             attributes: Mutex::new(None),
         }
+    }
+
+    pub(crate) fn sampled(&self) -> bool {
+        self.sampled
+    }
+
+    /// Applies `change` to the trace's attributes; observations ending later carry them.
+    pub(crate) fn update(&self, change: impl FnOnce(&mut TraceAttributes)) {
+        let mut attributes = lock(&self.attributes);
+        let mut updated = attributes.as_deref().cloned().unwrap_or_default();
+        change(&mut updated);
+        *attributes = Some(Arc::new(updated));
+        self.has_attributes.store(true, Ordering::Release);
     }
 
     /// The attributes set so far, if any; cheap when none were set.
@@ -45,14 +62,38 @@ impl TraceState {
     }
 }
 
-/// An observation that has started and not yet ended.
+/// Whether a trace is kept at `rate`: the lower 8 bytes of its id against the rate's share of
+/// the `u64` range, as OpenTelemetry's ratio sampler does, so services agree on each trace.
+fn sampled(id: TraceId, rate: f64) -> bool {
+    if rate >= 1.0 {
+        return true;
+    }
+    let bytes = id.to_bytes();
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&bytes[8..]);
+    (u64::from_be_bytes(low) as f64) < rate * u64::MAX as f64
+}
+
+/// How an observation behaves, fixed when it starts: from `#[observe]`'s options or a scoped
+/// observation's builder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Behaviour {
+    pub(crate) capture_output: bool,
+    pub(crate) flush: bool,
+}
+
+/// An observation that has started and not yet ended — or the remote parent of a trace
+/// continued here, which has no record of its own.
 #[derive(Debug)]
 pub(crate) struct Active {
     trace: Arc<TraceState>,
-    id: ObservationId,
+    /// `None` only for a continued trace without a parent observation.
+    id: Option<ObservationId>,
+    /// Stands for an observation of another process; local observations under it are roots.
+    remote: bool,
     /// No observation of this process encloses it: its end flushes.
     local_root: bool,
-    meta: &'static Meta,
+    behaviour: Behaviour,
     /// Set once its owner has ended it, so dropping the owner does nothing more.
     ended: AtomicBool,
     /// Taken when the observation ends; updates after that are ignored. Boxed once at the
@@ -65,8 +106,30 @@ impl Active {
         self.trace.id
     }
 
-    pub(crate) fn id(&self) -> ObservationId {
+    pub(crate) fn id(&self) -> Option<ObservationId> {
         self.id
+    }
+
+    pub(crate) fn trace(&self) -> &TraceState {
+        &self.trace
+    }
+
+    /// The parent of a trace continued from elsewhere: current until a local observation
+    /// starts under it.
+    pub(crate) fn remote(trace_id: TraceId, parent: Option<ObservationId>) -> Arc<Self> {
+        let sample_rate = exporter().settings().map_or(1.0, |s| s.sample_rate);
+        Arc::new(Self {
+            trace: Arc::new(TraceState::new(trace_id, sample_rate)),
+            id: parent,
+            remote: true,
+            local_root: true,
+            behaviour: Behaviour {
+                capture_output: false,
+                flush: false,
+            },
+            ended: AtomicBool::new(true),
+            record: Mutex::new(None),
+        })
     }
 
     /// Applies `change` to the record unless the observation has ended.
@@ -146,32 +209,57 @@ pub struct Scope {
 /// Returns `None`, having done nothing else, when tracing is disabled.
 #[doc(hidden)]
 pub fn start(meta: &'static Meta, inputs: impl FnOnce(&mut Inputs)) -> Option<Scope> {
+    let behaviour = Behaviour {
+        capture_output: meta.capture_output,
+        flush: meta.flush,
+    };
+    begin(Cow::Borrowed(meta.name), meta.kind, behaviour, |record| {
+        if meta.capture_input {
+            let mut captured = Inputs::default();
+            inputs(&mut captured);
+            record.input = captured.finish();
+        }
+    })
+}
+
+/// Starts an observation; `prepare` fills in what is known at the start (not called when the
+/// trace is sampled out or capture is off globally).
+pub(crate) fn begin(
+    name: Cow<'static, str>,
+    kind: ObservationType,
+    behaviour: Behaviour,
+    prepare: impl FnOnce(&mut Observation),
+) -> Option<Scope> {
     let settings = exporter().settings()?;
     let parent = crate::context::current();
-    let (trace, parent_id) = match &parent {
-        Some(parent) => (Arc::clone(&parent.trace), Some(parent.id)),
-        None => (Arc::new(TraceState::new(TraceId::random())), None),
+    let (trace, parent_id, local_root) = match &parent {
+        Some(parent) => (Arc::clone(&parent.trace), parent.id, parent.remote),
+        None => {
+            let trace = TraceState::new(TraceId::random(), settings.sample_rate);
+            (Arc::new(trace), None, true)
+        }
     };
-    let mut record = Box::new(Observation::new(
-        trace.id,
-        ObservationId::random(),
-        meta.name,
-    ));
-    record.kind = meta.kind;
-    record.parent_id = parent_id;
-    if meta.capture_input && settings.capture_io {
-        let mut captured = Inputs::default();
-        inputs(&mut captured);
-        record.input = captured.finish();
-    }
+    let id = ObservationId::random();
+    // A sampled-out trace still needs a current observation, so its children know they are
+    // sampled out too; it just never gets a record.
+    let record = trace.sampled.then(|| {
+        let mut record = Box::new(Observation::new(trace.id, id, name));
+        record.kind = kind;
+        record.parent_id = parent_id;
+        if settings.capture_io {
+            prepare(&mut record);
+        }
+        record
+    });
     Some(Scope {
         active: Arc::new(Active {
             trace,
-            id: record.id,
-            local_root: parent.is_none(),
-            meta,
+            id: Some(id),
+            remote: false,
+            local_root,
+            behaviour,
             ended: AtomicBool::new(false),
-            record: Mutex::new(Some(record)),
+            record: Mutex::new(record),
         }),
     })
 }
@@ -184,7 +272,7 @@ impl Scope {
 
     /// Whether the return value should be captured at all.
     pub fn wants_output(&self) -> bool {
-        self.active.meta.capture_output && exporter().settings().is_some_and(|s| s.capture_io)
+        self.active.behaviour.capture_output && exporter().settings().is_some_and(|s| s.capture_io)
     }
 
     /// Records the return value.
@@ -246,7 +334,7 @@ impl Scope {
         let exporter = exporter();
         exporter.record_boxed(record);
         self.active.local_root
-            && self.active.meta.flush
+            && self.active.behaviour.flush
             && exporter.settings().is_some_and(|s| s.flush_on_root)
     }
 }

@@ -308,7 +308,7 @@ impl IngestionEncoder {
             public: trace.public,
             release: trace.release.as_deref().or(self.release.as_deref()),
             version: trace.version.as_deref(),
-            environment: self.environment.as_deref(),
+            environment: trace.environment.as_deref().or(self.environment.as_deref()),
         }
     }
 

@@ -115,12 +115,17 @@ pub struct FlushReport {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
     pub(crate) capture_io: bool,
+    pub(crate) sample_rate: f64,
     pub(crate) flush_on_root: bool,
     pub(crate) flush_timeout: Duration,
 }
 
 struct Shared {
     settings: Settings,
+    /// The Langfuse UI's address, for links to traces.
+    base_url: String,
+    /// Looked up once by the worker; links use a form without it until then.
+    project_id: Arc<std::sync::OnceLock<String>>,
     queue: Arc<Queue>,
     control: UnboundedSender<Control>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -174,7 +179,9 @@ impl Exporter {
             config.flush_at(),
         ));
         let (control, inbox) = tokio::sync::mpsc::unbounded_channel();
-        let worker = Worker::new(config, Arc::clone(&queue), inbox).map_err(ExportError::Client)?;
+        let project_id = Arc::default();
+        let worker = Worker::new(config, Arc::clone(&queue), inbox, Arc::clone(&project_id))
+            .map_err(ExportError::Client)?;
         let handle = worker.spawn().map_err(ExportError::Spawn)?;
         diagnostics::debug(format_args!(
             "exporter started: {:?} to {}",
@@ -185,9 +192,12 @@ impl Exporter {
             shared: Some(Arc::new(Shared {
                 settings: Settings {
                     capture_io: config.capture_io(),
+                    sample_rate: config.sample_rate(),
                     flush_on_root: config.flush_on_root(),
                     flush_timeout: config.flush_timeout(),
                 },
+                base_url: config.base_url().as_str().trim_end_matches('/').to_owned(),
+                project_id,
                 queue,
                 control,
                 worker: Mutex::new(Some(handle)),
@@ -203,6 +213,18 @@ impl Exporter {
     /// Whether records are accepted at all.
     pub fn is_enabled(&self) -> bool {
         self.shared.is_some()
+    }
+
+    /// The Langfuse address traces are sent to.
+    pub(crate) fn base_url(&self) -> &str {
+        self.shared
+            .as_ref()
+            .map_or("https://cloud.langfuse.com", |s| &s.base_url)
+    }
+
+    /// The project's id, once the worker has looked it up.
+    pub(crate) fn project_id(&self) -> Option<&str> {
+        self.shared.as_ref()?.project_id.get().map(String::as_str)
     }
 
     /// The settings instrumentation reads; `None` when disabled.

@@ -101,7 +101,11 @@ impl OtlpEncoder {
         if let Some(version) = &observation.version {
             attributes.push(string("langfuse.version", version));
         }
-        if let Some(environment) = &self.environment {
+        let trace_environment = observation
+            .trace
+            .as_ref()
+            .and_then(|t| t.environment.as_ref());
+        if let Some(environment) = trace_environment.or(self.environment.as_ref()) {
             attributes.push(string("langfuse.environment", environment));
         }
         if let Some(generation) = &observation.generation {

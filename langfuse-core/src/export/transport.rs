@@ -93,6 +93,27 @@ impl Transport {
         })
     }
 
+    /// Looks up the id of the project the keys belong to, for links to the Langfuse UI.
+    pub(crate) fn project_id(&self) -> impl std::future::Future<Output = Option<String>> + 'static {
+        let mut request = self.client.get(self.url("/api/public/projects"));
+        if let Some((public_key, secret_key)) = &self.credentials {
+            request = request.basic_auth(public_key, Some(secret_key));
+        }
+        async move {
+            #[derive(serde::Deserialize)]
+            struct Projects {
+                data: Vec<Project>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Project {
+                id: String,
+            }
+            let response = request.send().await.ok()?.error_for_status().ok()?;
+            let projects: Projects = serde_json::from_slice(&response.bytes().await.ok()?).ok()?;
+            projects.data.into_iter().next().map(|project| project.id)
+        }
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

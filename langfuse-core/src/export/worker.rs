@@ -200,6 +200,7 @@ struct Delivery {
     ingestion: IngestionEncoder,
     gzip: bool,
     max_batch: usize,
+    mask: Option<crate::config::Mask>,
 }
 
 impl Delivery {
@@ -213,7 +214,12 @@ impl Delivery {
         let mut scores = Vec::new();
         for entry in entries {
             match entry.item {
-                Item::Observation(observation) => observations.push(*observation),
+                Item::Observation(mut observation) => {
+                    if let Some(mask) = &self.mask {
+                        crate::capture::mask_observation(mask, &mut observation);
+                    }
+                    observations.push(*observation);
+                }
                 Item::Score(score) => scores.push(*score),
             }
         }
@@ -354,6 +360,7 @@ impl Delivery {
 
 pub(crate) struct Worker {
     queue: Arc<Queue>,
+    project_id: Arc<std::sync::OnceLock<String>>,
     delivery: Delivery,
     inbox: Inbox,
     interval: Duration,
@@ -364,6 +371,7 @@ impl Worker {
         config: &Config,
         queue: Arc<Queue>,
         control: UnboundedReceiver<Control>,
+        project_id: Arc<std::sync::OnceLock<String>>,
     ) -> Result<Self, reqwest::Error> {
         let mode = match config.exporter() {
             ExporterKind::Otlp => Mode::Otlp,
@@ -372,6 +380,7 @@ impl Worker {
         };
         Ok(Self {
             queue,
+            project_id,
             delivery: Delivery {
                 mode,
                 transport: Transport::new(config)?,
@@ -379,6 +388,7 @@ impl Worker {
                 ingestion: IngestionEncoder::new(config),
                 gzip: config.gzip(),
                 max_batch: config.flush_at(),
+                mask: config.mask().cloned(),
             },
             inbox: Inbox {
                 control,
@@ -411,6 +421,16 @@ impl Worker {
     }
 
     async fn run(mut self) {
+        if !matches!(self.delivery.mode, Mode::Console(_)) {
+            // In the background of this runtime: a slow answer must not hold up delivery.
+            let lookup = self.delivery.transport.project_id();
+            let project_id = Arc::clone(&self.project_id);
+            tokio::spawn(async move {
+                if let Some(id) = lookup.await {
+                    let _ = project_id.set(id);
+                }
+            });
+        }
         loop {
             if self.inbox.shutdown.is_none() {
                 let deadline = self.inbox.next_deadline();
