@@ -7,7 +7,9 @@
 //! cargo run --example quickstart
 //! ```
 
-use langfuse_observe::observe;
+use langfuse_observe::{
+    observe, update_current_generation, update_current_trace, GenerationUpdate, TraceUpdate,
+};
 
 #[observe(as_type = "retriever")]
 fn retrieve(question: &str) -> Vec<&'static str> {
@@ -30,6 +32,13 @@ fn retrieve(question: &str) -> Vec<&'static str> {
 async fn answer(question: &str, documents: &[&str]) -> String {
     // A stand-in for a model call.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    update_current_generation(
+        GenerationUpdate::new()
+            .model("gpt-4o-mini")
+            .model_parameter("temperature", 0.2)
+            .usage("input", 42)
+            .usage("output", 17),
+    );
     format!(
         "{question} → {} (from {} documents)",
         documents.join(" "),
@@ -47,6 +56,12 @@ fn cite_sources(documents: &[&str]) -> Result<Vec<String>, String> {
 
 #[observe(as_type = "chain")]
 async fn rag_pipeline(question: &str) -> String {
+    update_current_trace(
+        TraceUpdate::new()
+            .session_id("chat-42")
+            .user_id("user-7")
+            .tag("quickstart"),
+    );
     let documents = retrieve(question);
     let text = answer(question, &documents).await;
     let sources = cite_sources(&documents).unwrap_or_default();

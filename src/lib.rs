@@ -38,9 +38,18 @@
 //!
 //! See the README for every option, spawning work, and when data is sent.
 
+pub use langfuse_observe_core::api::{
+    create_event, current_observation_id, current_trace_id, current_trace_url, observation, score,
+    score_current_observation, score_current_trace, trace_url, update_current_generation,
+    update_current_observation, update_current_trace, GenerationUpdate, ObservationUpdate,
+    ScopedObservation, TraceUpdate,
+};
 pub use langfuse_observe_core::capture::CapturedValue;
 pub use langfuse_observe_core::config::{Config, ConfigBuilder, ConfigError, ExporterKind, Mask};
-pub use langfuse_observe_core::context::{spawn, Context, ContextGuard, FutureExt, WithContext};
+pub use langfuse_observe_core::context::{
+    spawn, traceparent, Context, ContextGuard, FutureExt, TraceContext, TraceparentError,
+    WithContext,
+};
 pub use langfuse_observe_core::export::{ExportError, Exporter, FlushReport, Stats};
 pub use langfuse_observe_core::ids::{IdError, ObservationId, TraceId};
 pub use langfuse_observe_core::observation::{
