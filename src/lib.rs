@@ -70,3 +70,8 @@ pub use langfuse_observe_core::testing;
 pub mod __private {
     pub use langfuse_observe_core::macro_support::*;
 }
+
+/// The README's examples, compiled as doc tests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
