@@ -33,7 +33,7 @@ fn with_current<R>(
 ) -> Option<R> {
     let applied = current().and_then(|active| apply(&active));
     if applied.is_none() {
-        diagnostics::error_once(
+        diagnostics::warn_once(
             warned,
             format_args!(
                 "{call} was called outside any observed function, so it recorded nothing; call \

@@ -56,10 +56,17 @@ pub(crate) fn warn(topic: &'static str, message: impl std::fmt::Display) {
     }
 }
 
-/// Prints a message once per `flag`.
+/// Prints an error once per `flag`.
 pub(crate) fn error_once(flag: &AtomicBool, message: impl std::fmt::Display) {
     if !flag.swap(true, Ordering::Relaxed) {
         eprintln!("{PREFIX} error: {message}");
+    }
+}
+
+/// Prints a warning once per `flag`.
+pub(crate) fn warn_once(flag: &AtomicBool, message: impl std::fmt::Display) {
+    if !flag.swap(true, Ordering::Relaxed) {
+        eprintln!("{PREFIX} warning: {message}");
     }
 }
 
