@@ -22,7 +22,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::config::Config;
+use crate::config::{Config, ExporterKind};
 use crate::diagnostics;
 use crate::observation::{Observation, Score};
 
@@ -173,6 +173,7 @@ impl Exporter {
         if !config.enabled() {
             return Ok(Self::disabled());
         }
+        warn_if_plain_http(config);
         let queue = Arc::new(Queue::new(
             config.max_queue_items(),
             config.max_queue_bytes(),
@@ -365,6 +366,27 @@ impl Exporter {
             completed: stats.pending() == 0,
             ..FlushReport::default()
         }
+    }
+}
+
+/// Keys travel in every request's `Authorization` header: over plain HTTP to another machine,
+/// anyone on the path can read them.
+fn warn_if_plain_http(config: &Config) {
+    let url = config.base_url();
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback());
+    if url.scheme() == "http" && !loopback && config.exporter() != ExporterKind::Console {
+        diagnostics::warn(
+            "plain-http",
+            format_args!(
+                "LANGFUSE_BASE_URL {url} is plain http: the API keys and traces travel \
+                 unencrypted; use https unless the server is on this machine"
+            ),
+        );
     }
 }
 
