@@ -275,9 +275,11 @@ impl Scope {
         self.active.behaviour.capture_output && exporter().settings().is_some_and(|s| s.capture_io)
     }
 
-    /// Records the return value.
+    /// Records the return value, unless the body already set the output explicitly.
     pub fn output(&mut self, value: CapturedValue) {
-        self.active.update(|record| record.output = Some(value));
+        self.active.update(|record| {
+            record.output.get_or_insert(value);
+        });
     }
 
     /// Records a returned error: level ERROR with the error's message.
