@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_accounted, record_all, spans, start, start_batched, start_with, WAIT};
+use common::{
+    assert_accounted, path_of, record_all, requests_to, spans, start, start_batched, start_with,
+    WAIT,
+};
 use langfuse_observe::{Exporter, ExporterKind, Observation, ObservationId, TraceId};
 use langfuse_observe_core::testing::{Faults, TestServer};
 
@@ -47,7 +50,7 @@ fn delivers_after_the_producing_runtime_is_dropped() {
     });
     drop(runtime);
     assert!(
-        server.requests().is_empty(),
+        requests_to(&server, path_of(ExporterKind::Otlp)).is_empty(),
         "nothing was sent while the runtime lived"
     );
 
@@ -163,7 +166,7 @@ fn records_after_shutdown_are_counted_as_dropped() {
     let report = exporter.flush_blocking(WAIT);
     assert_eq!(report.pending, 0, "{report:?}");
     assert_eq!(
-        server.requests().len(),
+        requests_to(&server, path_of(ExporterKind::Otlp)).len(),
         1,
         "nothing more was sent after shutdown"
     );

@@ -4,109 +4,15 @@
 //! interval so long that nothing but that final flush can deliver before the process exits.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod example_support;
 
+use example_support::{assert_child_of, named, run_example};
 use langfuse_observe_core::testing::{Observation, TestServer};
 use serde_json::json;
-
-/// Where cargo puts the example `name` for the profile this test was built with: the test is
-/// `target/<profile>/deps/<test>`, the example `target/<profile>/examples/<name>`.
-fn built_example(name: &str) -> Option<PathBuf> {
-    let test = std::env::current_exe().ok()?;
-    let profile_dir = test.parent()?.parent()?;
-    let example = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let built = modified(&example)?;
-    // `cargo test --test observe_exit` does not rebuild examples: a binary older than this
-    // test or than its source may be stale, so let cargo decide then.
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(format!("{name}.rs"));
-    let fresh = modified(&test).is_some_and(|t| built >= t)
-        && modified(&source).is_some_and(|s| built >= s);
-    fresh.then_some(example)
-}
-
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).ok()?.modified().ok()
-}
-
-/// The command that runs the example: its built binary, else `cargo run --example`.
-fn example_command(name: &str) -> Command {
-    if let Some(binary) = built_example(name) {
-        return Command::new(binary);
-    }
-    let mut command = Command::new(env!("CARGO"));
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["run", "--quiet", "--example", name]);
-    let release = std::env::current_exe()
-        .ok()
-        .and_then(|test| {
-            let profile = test.parent()?.parent()?.file_name()?.to_owned();
-            Some(profile == "release")
-        })
-        .unwrap_or(false);
-    if release {
-        command.arg("--release");
-    }
-    command
-}
-
-/// Runs the example with only the settings a user would set, pointed at `server`.
-fn run_example(name: &str, server: &TestServer) -> Output {
-    let mut command = example_command(name);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("LANGFUSE_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env("LANGFUSE_PUBLIC_KEY", server.public_key())
-        .env("LANGFUSE_SECRET_KEY", server.secret_key())
-        .env("LANGFUSE_BASE_URL", server.url())
-        // An hour: only the flush at the end of the outermost observation can deliver in time.
-        .env("LANGFUSE_FLUSH_INTERVAL", "3600")
-        .env("RUST_BACKTRACE", "0");
-    eprintln!("--- running {command:?}");
-    let output = command
-        .output()
-        .unwrap_or_else(|error| panic!("could not run example {name}: {error}"));
-    eprintln!(
-        "--- {name} exited with {:?}\n--- stdout:\n{}--- stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// Everything the server received; the process has exited, so nothing more will come.
 fn received(server: &TestServer) -> Vec<Observation> {
     server.observations()
-}
-
-fn named<'a>(observations: &'a [Observation], name: &str) -> &'a Observation {
-    let found: Vec<_> = observations
-        .iter()
-        .filter(|o| o.name.as_deref() == Some(name))
-        .collect();
-    assert_eq!(found.len(), 1, "one {name} in {observations:#?}");
-    found[0]
-}
-
-#[track_caller]
-fn assert_child_of(child: &Observation, parent: &Observation) {
-    assert_eq!(
-        child.parent_observation_id.as_deref(),
-        Some(parent.id.as_str()),
-        "{:?} should be a child of {:?}",
-        child.name,
-        parent.name
-    );
-    assert_eq!(child.trace_id, parent.trace_id);
 }
 
 #[test]

@@ -180,11 +180,15 @@ fn json_value(value: &(impl Serialize + ?Sized)) -> Value {
 }
 
 /// Applies `update` to the trace of the current observation, from any depth of nesting and
-/// whatever the root's type. Returns false outside any observation.
+/// whatever the root's type. The attributes travel on the observations that end after the
+/// update: the current one, or, directly under a
+/// [`TraceContext`](crate::context::TraceContext), the next one started under it (if none
+/// ever is, a warning says the attributes were not sent). Returns false outside any
+/// observation, after the current one has ended, or when the trace is sampled out.
 pub fn update_current_trace(update: TraceUpdate) -> bool {
     with_current("update_current_trace", warned!(), |active| {
-        active.trace().update(|trace| update.apply(trace));
-        Some(())
+        let carried = (active.is_remote() && active.trace().sampled()) || active.update(|_| ());
+        carried.then(|| active.trace().update(|trace| update.apply(trace)))
     })
     .is_some()
 }
@@ -425,9 +429,14 @@ pub fn current_trace_url() -> Option<String> {
     current_trace_id().map(trace_url)
 }
 
-/// Sends `score`, for any trace or observation by id.
+/// Sends `score`, for any trace or observation by id. A score of a trace that sampling left
+/// out is not sent either (and false is returned), as the trace itself is not.
 pub fn score(score: Score) -> bool {
-    crate::exporter().score(score)
+    let exporter = crate::exporter();
+    let rate = exporter
+        .settings()
+        .map_or(1.0, |settings| settings.sample_rate);
+    crate::scope::sampled(score.trace_id, rate) && exporter.score(score)
 }
 
 /// Scores the current trace. Returns false outside any observation.
@@ -600,6 +609,18 @@ impl From<f64> for ScoreValue {
         Self::Numeric(value)
     }
 }
+
+macro_rules! numeric_score {
+    ($($number:ty),*) => {$(
+        impl From<$number> for ScoreValue {
+            fn from(value: $number) -> Self {
+                Self::Numeric(f64::from(value))
+            }
+        }
+    )*};
+}
+
+numeric_score!(f32, i8, i16, i32, u8, u16, u32);
 
 impl From<bool> for ScoreValue {
     fn from(value: bool) -> Self {

@@ -266,7 +266,7 @@ fn mask_map(mask: &crate::config::Mask, map: &mut serde_json::Map<String, serde_
 pub struct Capture<'a, T: ?Sized>(pub &'a T);
 
 macro_rules! capture_level {
-    ($(#[$doc:meta])* $trait:ident, $receiver:ty, $bound:path, |$value:ident| $capture:expr, |$inputs:ident, $name:ident| $arg:expr) => {
+    ($(#[$doc:meta])* $trait:ident, $receiver:ty, $bound:path, text: $text:expr, |$value:ident| $capture:expr, |$inputs:ident, $name:ident| $arg:expr) => {
         $(#[$doc])*
         #[doc(hidden)]
         pub trait $trait {
@@ -274,6 +274,13 @@ macro_rules! capture_level {
             fn __lf_capture(&self) -> CapturedValue;
             /// Records the value as the argument `name`.
             fn __lf_arg(&self, inputs: &mut Inputs, name: &'static str);
+            /// The value as a stream item: text items are joined, others form an array.
+            fn __lf_item(&self) -> crate::stream::Item {
+                crate::stream::Item::Value {
+                    value: self.__lf_capture(),
+                    text: $text,
+                }
+            }
         }
 
         impl<T: $bound + ?Sized> $trait for $receiver {
@@ -300,6 +307,7 @@ capture_level!(
     CaptureText,
     &&&Capture<'_, T>,
     AsRef<str>,
+    text: true,
     |value| CapturedValue::text(value.as_ref()),
     |inputs, name| inputs.text(name, value.as_ref())
 );
@@ -309,6 +317,7 @@ capture_level!(
     CaptureSerialize,
     &&Capture<'_, T>,
     Serialize,
+    text: false,
     |value| CapturedValue::json(value),
     |inputs, name| inputs.serialized(name, value)
 );
@@ -318,6 +327,7 @@ capture_level!(
     CaptureDebug,
     &Capture<'_, T>,
     std::fmt::Debug,
+    text: false,
     |value| debug_text(value),
     |inputs, name| inputs.text(name, debug_text(value).as_str())
 );
@@ -327,6 +337,7 @@ capture_level!(
     CaptureTypeName,
     Capture<'_, T>,
     Unbounded,
+    text: false,
     |value| type_placeholder(value),
     |inputs, name| inputs.text(name, type_placeholder(value).as_str())
 );
@@ -337,6 +348,47 @@ fn debug_text<T: std::fmt::Debug + ?Sized>(value: &T) -> CapturedValue {
 
 fn type_placeholder<T: ?Sized>(_: &T) -> CapturedValue {
     CapturedValue::text(format!("<{}>", std::any::type_name::<T>()))
+}
+
+/// Views a stream item as a `Result`, when it is one, whatever its type is called: the item
+/// type of a stream behind an alias is only known at the call.
+#[doc(hidden)]
+pub trait SplitResult {
+    /// The `Ok` type.
+    type Ok: ?Sized;
+    /// The `Err` type.
+    type Err: ?Sized;
+    /// `Some(Ok(..))` or `Some(Err(..))` for a `Result`.
+    fn __lf_split(&self) -> Option<Result<&Self::Ok, &Self::Err>>;
+}
+
+/// Any other item: not a `Result`.
+#[doc(hidden)]
+pub trait NotResult {
+    /// Never used.
+    type Ok: ?Sized;
+    /// Never used.
+    type Err: ?Sized;
+    /// Always `None`.
+    fn __lf_split(&self) -> Option<Result<&Self::Ok, &Self::Err>>;
+}
+
+impl<T, E> SplitResult for &Capture<'_, Result<T, E>> {
+    type Ok = T;
+    type Err = E;
+
+    fn __lf_split(&self) -> Option<Result<&T, &E>> {
+        Some(self.0.as_ref())
+    }
+}
+
+impl<T: ?Sized> NotResult for Capture<'_, T> {
+    type Ok = std::convert::Infallible;
+    type Err = std::convert::Infallible;
+
+    fn __lf_split(&self) -> Option<Result<&Self::Ok, &Self::Err>> {
+        None
+    }
 }
 
 /// An error's message through `Display`, the first choice.

@@ -73,10 +73,7 @@ impl Context {
 
     /// Makes this context current on this thread until the guard is dropped.
     pub fn attach(&self) -> ContextGuard {
-        ContextGuard {
-            previous: CURRENT.with(|current| current.replace(self.active.clone())),
-            _not_send: std::marker::PhantomData,
-        }
+        ContextGuard::enter(self.active.clone())
     }
 
     /// Runs `work` with this context current.
@@ -219,6 +216,16 @@ pub struct ContextGuard {
 impl std::fmt::Debug for ContextGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ContextGuard")
+    }
+}
+
+impl ContextGuard {
+    /// Makes `active` current until the guard is dropped.
+    pub(crate) fn enter(active: Option<Arc<Active>>) -> Self {
+        Self {
+            previous: CURRENT.with(|current| current.replace(active)),
+            _not_send: std::marker::PhantomData,
+        }
     }
 }
 

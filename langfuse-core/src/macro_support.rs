@@ -6,7 +6,7 @@ pub use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 pub use crate::capture::{
     Capture, CaptureDebug, CaptureSerialize, CaptureText, CaptureTypeName, CapturedValue,
-    ErrorDebug, ErrorDisplay, ErrorTypeName, Inputs,
+    ErrorDebug, ErrorDisplay, ErrorTypeName, Inputs, NotResult, SplitResult,
 };
 pub use crate::observation::ObservationType;
 pub use crate::scope::{start, Meta, Observed, Scope};

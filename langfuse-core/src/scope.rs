@@ -15,7 +15,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::SystemTime;
 
 use crate::capture::{CapturedValue, Inputs};
-use crate::context::{Context, ContextGuard};
+use crate::context::ContextGuard;
 use crate::exporter;
 use crate::ids::{ObservationId, TraceId};
 use crate::observation::{Level, Observation, ObservationType, TraceAttributes};
@@ -27,6 +27,8 @@ pub(crate) struct TraceState {
     /// Decided once from the trace id, so every observation of a trace is kept or none is.
     sampled: bool,
     has_attributes: AtomicBool,
+    /// Set by an update, cleared when an observation takes the attributes along.
+    undelivered: AtomicBool,
     attributes: Mutex<Option<Arc<TraceAttributes>>>,
 }
 
@@ -36,6 +38,7 @@ impl TraceState {
             id,
             sampled: sampled(id, sample_rate),
             has_attributes: AtomicBool::new(false),
+            undelivered: AtomicBool::new(false),
             attributes: Mutex::new(None),
         }
     }
@@ -50,21 +53,40 @@ impl TraceState {
         let mut updated = attributes.as_deref().cloned().unwrap_or_default();
         change(&mut updated);
         *attributes = Some(Arc::new(updated));
+        self.undelivered.store(true, Ordering::Release);
         self.has_attributes.store(true, Ordering::Release);
     }
 
-    /// The attributes set so far, if any; cheap when none were set.
+    /// The attributes set so far, if any, for an ending observation to carry; cheap when
+    /// none were set.
     fn attributes(&self) -> Option<Arc<TraceAttributes>> {
         if !self.has_attributes.load(Ordering::Acquire) {
             return None;
         }
-        lock(&self.attributes).clone()
+        let attributes = lock(&self.attributes);
+        self.undelivered.store(false, Ordering::Release);
+        attributes.clone()
+    }
+}
+
+impl Drop for TraceState {
+    fn drop(&mut self) {
+        if self.undelivered.load(Ordering::Acquire) {
+            crate::diagnostics::warn(
+                "trace-attributes",
+                format_args!(
+                    "trace {} was updated after its last observation here ended, so the update \
+                     was not sent; update the trace inside an observed function",
+                    self.id
+                ),
+            );
+        }
     }
 }
 
 /// Whether a trace is kept at `rate`: the lower 8 bytes of its id against the rate's share of
 /// the `u64` range, as OpenTelemetry's ratio sampler does, so services agree on each trace.
-fn sampled(id: TraceId, rate: f64) -> bool {
+pub(crate) fn sampled(id: TraceId, rate: f64) -> bool {
     if rate >= 1.0 {
         return true;
     }
@@ -108,6 +130,10 @@ impl Active {
 
     pub(crate) fn id(&self) -> Option<ObservationId> {
         self.id
+    }
+
+    pub(crate) fn is_remote(&self) -> bool {
+        self.remote
     }
 
     pub(crate) fn trace(&self) -> &TraceState {
@@ -267,7 +293,7 @@ pub(crate) fn begin(
 impl Scope {
     /// Makes this observation current on this thread until the guard is dropped.
     pub fn enter(&self) -> ContextGuard {
-        Context::of(Arc::clone(&self.active)).attach()
+        ContextGuard::enter(Some(Arc::clone(&self.active)))
     }
 
     /// Whether the return value should be captured at all.

@@ -27,8 +27,13 @@ const MAX_BYTES: usize = 512 * 1024;
 #[doc(hidden)]
 #[derive(Debug)]
 pub enum Item {
-    /// A value for the output.
-    Value(CapturedValue),
+    /// A value for the output; `text` when the item is a string type, whose items are joined.
+    Value {
+        /// The captured item.
+        value: CapturedValue,
+        /// Whether the item is a string.
+        text: bool,
+    },
     /// An `Err` item: the observation becomes ERROR with this message.
     Error(String),
     /// Nothing (capture is off).
@@ -49,12 +54,12 @@ struct Collected {
 }
 
 impl Collected {
-    fn push(&mut self, value: CapturedValue) {
+    fn push(&mut self, value: CapturedValue, text: bool) {
         if self.items.len() >= MAX_ITEMS || self.bytes + value.len() > MAX_BYTES {
             self.left_out += 1;
             return;
         }
-        self.all_text = (self.items.is_empty() || self.all_text) && value.is_text();
+        self.all_text = (self.items.is_empty() || self.all_text) && text;
         self.bytes += value.len();
         self.items.push(value);
     }
@@ -131,7 +136,7 @@ impl<C> Tracker<C> {
             });
         }
         match (self.record)(item, self.capture) {
-            Item::Value(value) => self.collected.push(value),
+            Item::Value { value, text } => self.collected.push(value, text),
             Item::Error(message) => scope.error(message),
             Item::Nothing => {}
         }
@@ -190,13 +195,25 @@ impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> Iterator for ObservedIter<I, C>
     type Item = I::Item;
 
     fn next(&mut self) -> Option<I::Item> {
+        self.step(Iterator::next)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> ObservedIter<I, C> {
+    /// Takes one item from either end, with the observation current while the inner
+    /// iterator works, and ends the observation when there is none left.
+    fn step(&mut self, take: impl FnOnce(&mut I) -> Option<I::Item>) -> Option<I::Item> {
         let Some(scope) = self.tracker.scope.as_ref() else {
-            return self.inner.next();
+            return take(&mut self.inner);
         };
         let next = {
             let _attached = scope.enter();
             let inner = &mut self.inner;
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.next())) {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| take(inner))) {
                 Ok(next) => next,
                 Err(payload) => {
                     if let Some(scope) = self.tracker.scope.as_mut() {
@@ -216,13 +233,33 @@ impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> Iterator for ObservedIter<I, C>
         }
         next
     }
+}
 
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
+impl<I: DoubleEndedIterator, C: Fn(&I::Item, bool) -> Item> DoubleEndedIterator
+    for ObservedIter<I, C>
+{
+    fn next_back(&mut self) -> Option<I::Item> {
+        self.step(DoubleEndedIterator::next_back)
     }
 }
 
 impl<I: FusedIterator, C: Fn(&I::Item, bool) -> Item> FusedIterator for ObservedIter<I, C> {}
+
+impl<I: std::fmt::Debug, C> std::fmt::Debug for ObservedIter<I, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservedIter")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: std::fmt::Debug, C> std::fmt::Debug for ObservedStream<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservedStream")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
 
 impl<I: ExactSizeIterator, C: Fn(&I::Item, bool) -> Item> ExactSizeIterator for ObservedIter<I, C> {}
 
@@ -343,31 +380,10 @@ impl<F: Future> Future for Opening<F> {
     }
 }
 
-/// Lets `#[observe(stream)]` on a type that is not a stream fail with a message that says so.
+/// Observes a stream (for `#[observe]` expansions, where a function is easier to name than a
+/// constructor of a type with a closure parameter).
 #[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "`#[observe(stream)]` needs a function that returns a `Stream`, and `{Self}` is not one",
-    label = "not a `futures_core::Stream`",
-    note = "remove the `stream` option, or use `iterator` for an `Iterator`"
-)]
-pub trait ObservableStream: Stream {}
-
-impl<S: Stream> ObservableStream for S {}
-
-/// Lets `#[observe(iterator)]` on a type that is not an iterator fail with a clear message.
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "`#[observe(iterator)]` needs a function that returns an `Iterator`, and `{Self}` is not one",
-    label = "not an `Iterator`",
-    note = "remove the `iterator` option, or use `stream` for a `Stream`"
-)]
-pub trait ObservableIterator: Iterator {}
-
-impl<I: Iterator> ObservableIterator for I {}
-
-/// Observes a stream; its bound gives the clear error when the value is not a stream.
-#[doc(hidden)]
-pub fn observe_stream<S: ObservableStream, C: Fn(&S::Item, bool) -> Item>(
+pub fn observe_stream<S: Stream, C: Fn(&S::Item, bool) -> Item>(
     scope: Option<Scope>,
     inner: S,
     record: C,
@@ -376,9 +392,9 @@ pub fn observe_stream<S: ObservableStream, C: Fn(&S::Item, bool) -> Item>(
     ObservedStream::new(scope, inner, record, transform)
 }
 
-/// Observes an iterator; its bound gives the clear error when the value is not an iterator.
+/// Observes an iterator (for `#[observe]` expansions).
 #[doc(hidden)]
-pub fn observe_iter<I: ObservableIterator, C: Fn(&I::Item, bool) -> Item>(
+pub fn observe_iter<I: Iterator, C: Fn(&I::Item, bool) -> Item>(
     scope: Option<Scope>,
     inner: I,
     record: C,
@@ -394,13 +410,13 @@ mod tests {
     #[test]
     fn text_items_are_joined_and_others_form_an_array() {
         let mut text = Collected::default();
-        text.push(CapturedValue::text("Hel"));
-        text.push(CapturedValue::text("lo"));
+        text.push(CapturedValue::text("Hel"), true);
+        text.push(CapturedValue::text("lo"), true);
         assert_eq!(text.output(None), Some(CapturedValue::text("Hello")));
 
         let mut mixed = Collected::default();
-        mixed.push(CapturedValue::text("a"));
-        mixed.push(CapturedValue::json(&1));
+        mixed.push(CapturedValue::text("a"), true);
+        mixed.push(CapturedValue::json(&1), false);
         assert_eq!(mixed.output(None).unwrap().as_str(), r#"["a",1]"#);
     }
 
@@ -408,7 +424,7 @@ mod tests {
     fn items_past_the_limit_are_counted_in_a_marker() {
         let mut many = Collected::default();
         for _ in 0..MAX_ITEMS + 3 {
-            many.push(CapturedValue::text("x"));
+            many.push(CapturedValue::text("x"), true);
         }
         let output = many.output(None).unwrap();
         assert!(output
@@ -419,8 +435,14 @@ mod tests {
     #[test]
     fn a_transform_sees_every_kept_item_as_json() {
         let mut items = Collected::default();
-        items.push(CapturedValue::json(&serde_json::json!({"delta": "Hi"})));
-        items.push(CapturedValue::json(&serde_json::json!({"delta": "!"})));
+        items.push(
+            CapturedValue::json(&serde_json::json!({"delta": "Hi"})),
+            false,
+        );
+        items.push(
+            CapturedValue::json(&serde_json::json!({"delta": "!"})),
+            false,
+        );
         fn deltas(items: &[serde_json::Value]) -> CapturedValue {
             CapturedValue::text(
                 items

@@ -85,13 +85,20 @@ pub(crate) struct Sequence {
     pub(crate) item: Option<Type>,
 }
 
-/// Recognises `impl Stream<Item = T>`, `impl Iterator<Item = T>` (or `ExactSizeIterator`),
+/// Recognises `impl Stream<Item = T>` (or `FusedStream`), `impl Iterator<Item = T>` (or
+/// `ExactSizeIterator`, `FusedIterator`, `DoubleEndedIterator`),
 /// `Pin<Box<dyn Stream<Item = T> + …>>`, `BoxStream<'a, T>`, `LocalBoxStream<'a, T>` and
 /// `Box<dyn Iterator<Item = T> + …>`.
 pub(crate) fn sequence(ty: &Type) -> Option<Sequence> {
-    const ITERATORS: [&str; 2] = ["Iterator", "ExactSizeIterator"];
+    const STREAMS: [&str; 2] = ["Stream", "FusedStream"];
+    const ITERATORS: [&str; 4] = [
+        "Iterator",
+        "ExactSizeIterator",
+        "FusedIterator",
+        "DoubleEndedIterator",
+    ];
     let kind_of = |name: &syn::Ident| {
-        if name == "Stream" {
+        if STREAMS.iter().any(|stream| name == stream) {
             SequenceKind::Stream
         } else {
             SequenceKind::Iterator
@@ -99,11 +106,8 @@ pub(crate) fn sequence(ty: &Type) -> Option<Sequence> {
     };
     match ty {
         Type::ImplTrait(bounds) => {
-            let (name, item) = associated(
-                &bounds.bounds,
-                &["Stream", ITERATORS[0], ITERATORS[1]],
-                "Item",
-            )?;
+            let names: Vec<&str> = STREAMS.iter().chain(&ITERATORS).copied().collect();
+            let (name, item) = associated(&bounds.bounds, &names, "Item")?;
             Some(Sequence {
                 kind: kind_of(name),
                 wrap: Wrap::Opaque,
@@ -134,7 +138,7 @@ pub(crate) fn sequence(ty: &Type) -> Option<Sequence> {
                 return None;
             };
             let wanted: &[&str] = if wrap == Wrap::BoxPin {
-                &["Stream"]
+                &STREAMS
             } else {
                 &ITERATORS
             };

@@ -24,6 +24,12 @@ pub(crate) fn value(private: &TokenStream, reference: TokenStream) -> TokenStrea
     capture_call(private, reference, quote!(__lf_capture()))
 }
 
+/// `reference` is an expression of type `&T`, an item of a stream or iterator; yields what the
+/// observation records of it.
+pub(crate) fn item(private: &TokenStream, reference: TokenStream) -> TokenStream {
+    capture_call(private, reference, quote!(__lf_item()))
+}
+
 /// `reference` is an expression of type `&E`; yields the error's message.
 pub(crate) fn error_message(private: &TokenStream, reference: TokenStream) -> TokenStream {
     quote! {{

@@ -36,7 +36,8 @@ pub(super) fn observed(plan: &Plan, private: &TokenStream, sequence: &Sequence) 
 }
 
 /// The closure that turns an item into what the observation records: the value (when output
-/// is captured), or, for an `Err` item, the error's message.
+/// is captured), or, for an `Err` item, the error's message. Whether an item is a `Result` is
+/// decided by its type where the closure is checked, so it works for items behind an alias.
 fn record_item(plan: &Plan, private: &TokenStream, sequence: &Sequence) -> TokenStream {
     let item = sequence.item.as_ref().filter(|ty| capture::nameable(ty));
     let annotation = item.map(|ty| quote!(: &#ty));
@@ -44,31 +45,31 @@ fn record_item(plan: &Plan, private: &TokenStream, sequence: &Sequence) -> Token
         if !plan.capture_output {
             return quote!(#private::Item::Nothing);
         }
-        let captured = capture::value(private, reference);
+        let captured = capture::item(private, reference);
         quote! {
             if __lf_capture {
-                #private::Item::Value(#captured)
+                #captured
             } else {
                 #private::Item::Nothing
             }
         }
     };
-    let body = match item {
-        Some(ty) if capture::last_segment_is(ty, "Result") => {
-            let ok = value(quote!(__lf_value));
-            let message = capture::error_message(private, quote!(__lf_error));
-            quote! {
-                match __lf_item {
-                    ::core::result::Result::Ok(__lf_value) => #ok,
-                    ::core::result::Result::Err(__lf_error) => #private::Item::Error(#message),
-                }
-            }
-        }
-        _ => value(quote!(__lf_item)),
-    };
+    let ok = value(quote!(__lf_value));
+    let whole = value(quote!(__lf_item));
+    let message = capture::error_message(private, quote!(__lf_error));
     quote! {
         #[allow(unused_variables)]
-        |__lf_item #annotation, __lf_capture: bool| -> #private::Item { #body }
+        |__lf_item #annotation, __lf_capture: bool| -> #private::Item {
+            #[allow(unused_imports)]
+            use #private::{NotResult as _, SplitResult as _};
+            match (&&#private::Capture(__lf_item)).__lf_split() {
+                ::core::option::Option::Some(::core::result::Result::Ok(__lf_value)) => #ok,
+                ::core::option::Option::Some(::core::result::Result::Err(__lf_error)) => {
+                    #private::Item::Error(#message)
+                }
+                ::core::option::Option::None => #whole,
+            }
+        }
     }
 }
 

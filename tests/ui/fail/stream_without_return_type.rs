@@ -1,0 +1,6 @@
+use langfuse_observe::observe;
+
+#[observe(stream)]
+fn nothing() {}
+
+fn main() {}
