@@ -155,11 +155,12 @@ fn the_score_builder_sets_comment_id_and_config_id() {
     assert_eq!(helpfulness.observation_id, None);
     assert_eq!(helpfulness.value, json!(4.0));
     assert_eq!(helpfulness.data_type.as_deref(), Some("NUMERIC"));
-    // The test server's model does not keep `configId`; the encoder's unit tests cover it.
+    assert_eq!(helpfulness.config_id.as_deref(), Some("config-helpfulness"));
     let tone = score_named(&scores, "tone");
     assert_eq!(tone.observation_id.as_deref(), Some(observation.as_str()));
     assert_eq!(tone.comment.as_deref(), Some("no sarcasm"));
     assert_eq!(tone.data_type.as_deref(), Some("CATEGORICAL"));
+    assert_eq!(tone.config_id, None);
     assert_ne!(tone.id, helpfulness.id, "scores get fresh ids by default");
 }
 

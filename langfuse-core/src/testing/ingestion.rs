@@ -266,6 +266,7 @@ fn score(body: &Body<'_>) -> Result<Score, String> {
         value,
         data_type,
         comment: body.string("comment")?,
+        config_id: body.string("configId")?,
     })
 }
 

@@ -129,6 +129,8 @@ pub struct Score {
     pub data_type: Option<String>,
     /// Free-text comment.
     pub comment: Option<String>,
+    /// The score configuration it follows, if any.
+    pub config_id: Option<String>,
 }
 
 /// One HTTP request as the server saw it, including those that failed or were dropped.
