@@ -3,6 +3,8 @@
 //! A value is either plain text, which Langfuse shows as it is, or a JSON document that was
 //! serialized once on the caller's thread. Nothing is re-parsed on the way out.
 
+mod depth;
+
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -110,7 +112,11 @@ impl CapturedValue {
 fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), String> {
     let start = out.len();
     let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        serde_json::to_writer(&mut *out, value)
+        let limited = depth::Limited {
+            value,
+            left: depth::MAX_DEPTH,
+        };
+        serde_json::to_writer(&mut *out, &limited)
     }));
     let failure = match written {
         Ok(Ok(())) => return Ok(()),
@@ -343,7 +349,55 @@ capture_level!(
 );
 
 fn debug_text<T: std::fmt::Debug + ?Sized>(value: &T) -> CapturedValue {
-    guarded::<T>(|| format!("{value:?}"), "Debug")
+    guarded::<T>(
+        || {
+            let mut text = StackBounded::new();
+            if std::fmt::write(&mut text, format_args!("{value:?}")).is_err() {
+                text.text.push_str(TRUNCATION_MARKER);
+                text.text.push_str(" (nested too deep)");
+            }
+            text.text
+        },
+        "Debug",
+    )
+}
+
+/// How much stack a `Debug` implementation may use below the capture before it is stopped.
+const DEBUG_STACK_BUDGET: usize = 256 * 1024;
+
+/// Collects `Debug` output, refusing a write made too far down the stack: derived `Debug`
+/// recurses once per level of nesting and writes at each level, so a deep value is stopped
+/// before it can overflow the stack (which could not be caught).
+struct StackBounded {
+    text: String,
+    start: usize,
+}
+
+impl StackBounded {
+    fn new() -> Self {
+        Self {
+            text: String::new(),
+            start: stack_position(),
+        }
+    }
+}
+
+/// An address on the current stack; the stack grows down on every platform Rust supports
+/// threads on, so the difference of two positions is the stack used between them.
+#[inline(never)]
+fn stack_position() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+impl std::fmt::Write for StackBounded {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        if self.start.abs_diff(stack_position()) > DEBUG_STACK_BUDGET {
+            return Err(std::fmt::Error);
+        }
+        self.text.push_str(text);
+        Ok(())
+    }
 }
 
 fn type_placeholder<T: ?Sized>(_: &T) -> CapturedValue {
@@ -552,6 +606,33 @@ mod tests {
             .__lf_capture()
             .is_text());
         assert!(!(&&&&Capture(&7)).__lf_capture().is_text());
+    }
+
+    #[test]
+    fn a_debug_nested_too_deep_is_cut_instead_of_overflowing_the_stack() {
+        #[derive(Debug)]
+        enum Nest {
+            Leaf,
+            Node(#[allow(dead_code)] Box<Nest>),
+        }
+        let mut deep = Nest::Leaf;
+        for _ in 0..100_000 {
+            deep = Nest::Node(Box::new(deep));
+        }
+        // Captured on a thread with the default 2 MiB stack, like a tokio worker's.
+        let text = std::thread::spawn(move || {
+            let text = (&&&&Capture(&deep)).__lf_capture();
+            std::mem::forget(deep); // dropping it would recurse 100,000 levels too
+            text
+        })
+        .join()
+        .unwrap();
+        assert!(text.as_str().starts_with("Node(Node("));
+        assert!(
+            text.as_str().ends_with("(nested too deep)"),
+            "{}",
+            &text.as_str()[..40]
+        );
     }
 
     #[test]
