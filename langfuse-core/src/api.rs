@@ -529,23 +529,12 @@ impl ScopedObservation {
     /// Runs `work` as the observation's body; set its output with
     /// [`update_current_observation`]. A panic is recorded, then goes on.
     pub fn run<R>(self, work: impl FnOnce() -> R) -> R {
-        let Some(mut scope) = self.begin() else {
+        let Some(scope) = self.begin() else {
             return work();
         };
-        let entered = scope.enter();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
-        drop(entered);
-        match result {
-            Ok(value) => {
-                scope.end();
-                value
-            }
-            Err(payload) => {
-                scope.panicked(&*payload);
-                scope.end();
-                std::panic::resume_unwind(payload)
-            }
-        }
+        let value = scope.run_entered(work);
+        scope.end();
+        value
     }
 
     /// Runs `work` as the observation's body, which lasts until the future completes (or

@@ -296,6 +296,19 @@ impl Scope {
         ContextGuard::enter(Some(Arc::clone(&self.active)))
     }
 
+    /// Runs `work` with this observation current; a panic in it is recorded on the
+    /// observation, then goes on unwinding (the scope's drop ends the observation).
+    pub(crate) fn run_entered<R>(&self, work: impl FnOnce() -> R) -> R {
+        let _attached = self.enter();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            Ok(value) => value,
+            Err(payload) => {
+                self.active.record_panic(&*payload);
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
     /// Whether the return value should be captured at all.
     pub fn wants_output(&self) -> bool {
         self.active.behaviour.capture_output && exporter().settings().is_some_and(|s| s.capture_io)
@@ -454,20 +467,10 @@ impl<F: Future, C: Fn(&mut Scope, &F::Output)> Future for Observed<F, C> {
                 return Poll::Ready(output);
             }
         }
+        let inner = this.inner.as_mut();
         let output = match this.scope.as_ref() {
-            None => std::task::ready!(this.inner.as_mut().poll(cx)),
-            Some(scope) => {
-                let _attached = scope.enter();
-                let inner = this.inner.as_mut();
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
-                    Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(output)) => output,
-                    Err(payload) => {
-                        scope.active.record_panic(&*payload);
-                        std::panic::resume_unwind(payload)
-                    }
-                }
-            }
+            None => std::task::ready!(inner.poll(cx)),
+            Some(scope) => std::task::ready!(scope.run_entered(|| inner.poll(cx))),
         };
         let Some(mut scope) = this.scope.take() else {
             return Poll::Ready(output);

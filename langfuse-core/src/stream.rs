@@ -210,19 +210,8 @@ impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> ObservedIter<I, C> {
         let Some(scope) = self.tracker.scope.as_ref() else {
             return take(&mut self.inner);
         };
-        let next = {
-            let _attached = scope.enter();
-            let inner = &mut self.inner;
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| take(inner))) {
-                Ok(next) => next,
-                Err(payload) => {
-                    if let Some(scope) = self.tracker.scope.as_mut() {
-                        scope.panicked(&*payload);
-                    }
-                    std::panic::resume_unwind(payload)
-                }
-            }
-        };
+        let inner = &mut self.inner;
+        let next = scope.run_entered(|| take(inner));
         match &next {
             Some(item) => self.tracker.item(item),
             None => {
@@ -299,20 +288,8 @@ impl<S: Stream, C: Fn(&S::Item, bool) -> Item> Stream for ObservedStream<S, C> {
         let Some(scope) = this.tracker.scope.as_ref() else {
             return this.inner.poll_next(cx);
         };
-        let next = {
-            let _attached = scope.enter();
-            let inner = this.inner;
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll_next(cx))) {
-                Ok(Poll::Pending) => return Poll::Pending,
-                Ok(Poll::Ready(next)) => next,
-                Err(payload) => {
-                    if let Some(scope) = this.tracker.scope.as_mut() {
-                        scope.panicked(&*payload);
-                    }
-                    std::panic::resume_unwind(payload)
-                }
-            }
-        };
+        let inner = this.inner;
+        let next = std::task::ready!(scope.run_entered(|| inner.poll_next(cx)));
         if let Some(item) = &next {
             this.tracker.item(item);
             return Poll::Ready(next);
@@ -362,19 +339,10 @@ impl<F: Future> Future for Opening<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let output = match this.scope.as_mut() {
-            None => std::task::ready!(this.inner.poll(cx)),
-            Some(scope) => {
-                let _attached = scope.enter();
-                let inner = this.inner;
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
-                    Ok(poll) => std::task::ready!(poll),
-                    Err(payload) => {
-                        scope.panicked(&*payload);
-                        std::panic::resume_unwind(payload)
-                    }
-                }
-            }
+        let inner = this.inner;
+        let output = match this.scope.as_ref() {
+            None => std::task::ready!(inner.poll(cx)),
+            Some(scope) => std::task::ready!(scope.run_entered(|| inner.poll(cx))),
         };
         Poll::Ready((this.scope.take(), output))
     }
