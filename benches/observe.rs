@@ -9,13 +9,15 @@
 //! figure is what an instrumented program pays per call in steady state; export throughput is
 //! measured by `benches/export.rs`. Each library gets the same treatment.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use langfuse_observe::{observe, Config, ExporterKind};
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe::observe;
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -169,8 +171,7 @@ impl fastrace::collector::Reporter for DiscardReporter {
 
 /// Delivers what a sample recorded, outside its timing.
 fn settle(recorder: &SpanRecorder) {
-    let report = langfuse_observe::flush_blocking(Duration::from_secs(600));
-    assert!(report.completed, "{report:?}");
+    support::settle();
     recorder
         .closed
         .lock()
@@ -180,18 +181,7 @@ fn settle(recorder: &SpanRecorder) {
 }
 
 fn per_call(c: &mut Criterion) {
-    let server = TestServer::builder().build_model(false).start();
-    let config = Config::builder()
-        .keys(server.public_key(), server.secret_key())
-        .base_url(server.url())
-        .exporter(ExporterKind::Otlp)
-        .flush_at(100_000_000)
-        .flush_interval(Duration::from_secs(3600))
-        .max_queue_items(50_000_000)
-        .max_queue_bytes(usize::MAX / 2)
-        .build()
-        .expect("valid benchmark config");
-    let _guard = langfuse_observe::init(config).expect("first init");
+    let (_server, _guard) = support::init_held_back();
     let recorder = SpanRecorder::default();
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(recorder.clone()))
         .expect("first subscriber");

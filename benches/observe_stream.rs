@@ -13,6 +13,9 @@
 //! the exporter is flushed, and the worker is otherwise held back (no batch threshold, a long
 //! interval) so it does not compete with the measured thread.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -20,8 +23,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::stream::{self, Stream};
-use langfuse_observe::{observe, Config, ExporterKind};
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe::observe;
 
 /// Items per sequence.
 const N: u64 = 1_000;
@@ -109,31 +111,14 @@ fn chunked(iterations: u64, sequence: Sequence) -> Duration {
     while left > 0 {
         let sequences = left.min(CHUNK);
         elapsed += observed_root(sequences, sequence);
-        settle();
+        support::settle();
         left -= sequences;
     }
     elapsed
 }
 
-/// Delivers what a chunk recorded, outside its timing.
-fn settle() {
-    let report = langfuse_observe::flush_blocking(Duration::from_secs(600));
-    assert!(report.completed, "{report:?}");
-}
-
 fn per_item(c: &mut Criterion) {
-    let server = TestServer::builder().build_model(false).start();
-    let config = Config::builder()
-        .keys(server.public_key(), server.secret_key())
-        .base_url(server.url())
-        .exporter(ExporterKind::Otlp)
-        .flush_at(100_000_000)
-        .flush_interval(Duration::from_secs(3600))
-        .max_queue_items(50_000_000)
-        .max_queue_bytes(usize::MAX / 2)
-        .build()
-        .expect("valid benchmark config");
-    let _guard = langfuse_observe::init(config).expect("first init");
+    let (_server, _guard) = support::init_held_back();
 
     let mut group = c.benchmark_group("per_item");
     group
