@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use common::{
-    assert_accounted, config, exporter, instant, requests_to, INGESTION_PATH, OTLP_PATH, WAIT,
+    assert_accounted, config, deliver, exporter, instant, requests_to, INGESTION_PATH, OTLP_PATH,
+    WAIT,
 };
 use langfuse_observe::{
     Exporter, ExporterKind, GenerationDetails, Level, Observation, ObservationId, ObservationType,
@@ -26,17 +27,6 @@ fn start(kind: ExporterKind) -> (TestServer, Exporter) {
             .release("r-config"),
     );
     (server, exporter)
-}
-
-fn deliver(exporter: &Exporter, observations: Vec<Observation>) {
-    let n = observations.len() as u64;
-    for observation in observations {
-        assert!(exporter.record(observation));
-    }
-    let report = exporter.flush_blocking(WAIT);
-    assert!(report.completed, "{report:?}");
-    let stats = assert_accounted(exporter, n);
-    assert_eq!(stats.exported, n, "{stats:?}");
 }
 
 #[test]

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    assert_accounted, attr, config, exporter, instant, otlp_span, requests_to, resource_attr,
-    OTLP_PATH, WAIT,
+    attr, config, deliver, exporter, instant, otlp_span, requests_to, resource_attr, OTLP_PATH,
 };
 use langfuse_observe::{
     Exporter, ExporterKind, GenerationDetails, Level, Observation, ObservationId, ObservationType,
@@ -116,17 +115,6 @@ fn sample() -> Sample {
         failed: failed_id,
         observations,
     }
-}
-
-fn deliver(exporter: &Exporter, observations: Vec<Observation>) {
-    let n = observations.len() as u64;
-    for observation in observations {
-        assert!(exporter.record(observation));
-    }
-    let report = exporter.flush_blocking(WAIT);
-    assert!(report.completed, "{report:?}");
-    let stats = assert_accounted(exporter, n);
-    assert_eq!(stats.exported, n, "{stats:?}");
 }
 
 fn start() -> (TestServer, Exporter) {

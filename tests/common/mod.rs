@@ -137,6 +137,16 @@ pub(crate) fn root_with_trace(trace: TraceId, name: &str) -> Observation {
 }
 
 /// Records every observation and returns their ids; each must be accepted.
+/// Records `observations`, flushes, and checks every one was exported.
+pub(crate) fn deliver(exporter: &Exporter, observations: Vec<Observation>) {
+    let n = observations.len() as u64;
+    record_all(exporter, observations);
+    let report = exporter.flush_blocking(WAIT);
+    assert!(report.completed, "{report:?}");
+    let stats = assert_accounted(exporter, n);
+    assert_eq!(stats.exported, n, "{stats:?}");
+}
+
 pub(crate) fn record_all(exporter: &Exporter, observations: Vec<Observation>) -> Vec<String> {
     observations
         .into_iter()
