@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use langfuse_observe::{
     Config, Exporter, ExporterKind, Observation, ObservationId, TraceAttributes, TraceId,
 };
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 
 const BURST: u64 = 20_000;
 

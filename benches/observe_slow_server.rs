@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use langfuse_observe::{observe, Config, ExporterKind, Stats};
-use langfuse_observe_core::testing::{Faults, TestServer};
+use langfuse_observe_testing::{Faults, TestServer};
 
 /// Calls timed between settles.
 const CHUNK: u64 = 10_000;

@@ -61,10 +61,6 @@ pub use langfuse_observe_core::{
 };
 pub use langfuse_observe_macros::observe;
 
-/// A loopback Langfuse server for testing instrumentation (feature `test-server`).
-#[cfg(feature = "test-server")]
-pub use langfuse_observe_core::testing;
-
 /// Paths used by code that `#[observe]` generates. Not public API: no stability guarantees.
 #[doc(hidden)]
 pub mod __private {

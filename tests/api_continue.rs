@@ -21,7 +21,7 @@ use observe_support::{
 };
 use serde_json::json;
 
-fn trace_on_server(trace: &str) -> langfuse_observe_core::testing::Trace {
+fn trace_on_server(trace: &str) -> langfuse_observe_testing::StoredTrace {
     let server = server();
     assert!(
         server.wait_until(WAIT, |s| s.trace(trace).is_some()),

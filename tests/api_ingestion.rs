@@ -14,7 +14,7 @@ use langfuse_observe::{
     ExporterKind, GenerationUpdate, Level, ObservationId, ObservationUpdate, TraceContext, TraceId,
     TraceUpdate,
 };
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 use observe_support::{
     assert_child_of, current_observation, current_trace, named, server_from, trace_observations,
     WAIT,

@@ -12,7 +12,7 @@ use langfuse_observe::{
     current_observation_id, current_trace_id, current_trace_url, observe, trace_url, Config,
     TraceId,
 };
-use langfuse_observe_core::testing::{Fault, Route, TestServer};
+use langfuse_observe_testing::{Fault, Route, TestServer};
 use observe_support::{assert_child_of, named, server_from, trace_observations, WAIT};
 
 /// How late the server answers the project lookup: long enough that the first check below

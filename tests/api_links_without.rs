@@ -7,7 +7,7 @@ mod observe_support;
 use std::time::Duration;
 
 use langfuse_observe::{current_trace_url, observe, trace_url, Config, TraceId};
-use langfuse_observe_core::testing::{Fault, Route, TestServer};
+use langfuse_observe_testing::{Fault, Route, TestServer};
 use observe_support::{current_trace, server_from, trace_observations, WAIT};
 
 fn server() -> &'static TestServer {

@@ -10,7 +10,7 @@ use langfuse_observe::{
     create_event, observation, observe, update_current_generation, update_current_observation,
     update_current_trace, Config, GenerationUpdate, ObservationUpdate, TraceUpdate,
 };
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 use observe_support::{current_trace, named, server_from, trace_observations, wait_for_trace};
 use serde_json::{json, Value};
 

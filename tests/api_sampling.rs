@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use langfuse_observe::{
     observe, traceparent, update_current_trace, ConfigBuilder, TraceContext, TraceId, TraceUpdate,
 };
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 use observe_support::{current_trace, server_from, trace_observations, WAIT};
 
 const RATE: f64 = 0.5;

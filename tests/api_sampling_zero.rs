@@ -9,7 +9,7 @@ use langfuse_observe::{
     score_current_trace, traceparent, update_current_generation, update_current_observation,
     update_current_trace, Config, GenerationUpdate, ObservationUpdate, TraceContext, TraceUpdate,
 };
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 use observe_support::{server_from, WAIT};
 
 fn server() -> &'static TestServer {

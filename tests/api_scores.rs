@@ -10,7 +10,7 @@ use langfuse_observe::{
     observe, score, score_current_observation, score_current_trace, ObservationId, Score,
     ScoreValue, TraceContext, TraceId,
 };
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 use observe_support::{current_observation, current_trace, named, server, wait_for_trace, WAIT};
 use serde_json::json;
 
@@ -22,7 +22,7 @@ fn scores_of(
     server: &TestServer,
     trace: &str,
     n: usize,
-) -> Vec<langfuse_observe_core::testing::Score> {
+) -> Vec<langfuse_observe_testing::StoredScore> {
     let of_trace = |s: &TestServer| {
         s.scores()
             .into_iter()
@@ -36,9 +36,9 @@ fn scores_of(
 }
 
 fn score_named<'a>(
-    scores: &'a [langfuse_observe_core::testing::Score],
+    scores: &'a [langfuse_observe_testing::StoredScore],
     name: &str,
-) -> &'a langfuse_observe_core::testing::Score {
+) -> &'a langfuse_observe_testing::StoredScore {
     let mut found = scores.iter().filter(|s| s.name == name);
     let first = found
         .next()

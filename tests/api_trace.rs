@@ -28,7 +28,7 @@ fn object(value: Value) -> Map<String, Value> {
 }
 
 /// The trace as the server shows it, once its root has been flushed.
-fn trace_on_server(trace: &str) -> langfuse_observe_core::testing::Trace {
+fn trace_on_server(trace: &str) -> langfuse_observe_testing::StoredTrace {
     let server = server();
     assert!(
         server.wait_until(WAIT, |s| s.trace(trace).is_some()),

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use example_support::{assert_child_of, example_against, named, run_example_with};
-use langfuse_observe_core::testing::{Observation, Score, TestServer};
+use langfuse_observe_testing::{StoredObservation, StoredScore, TestServer};
 use serde_json::{json, Value};
 
 /// Generous: with the `cargo run` fallback, the example may still have to be compiled.
@@ -175,7 +175,7 @@ fn post_chat(url: &str, headers: &[(&str, &str)], message: &str) -> (u16, Value)
     })
 }
 
-fn of_trace(observations: &[Observation], trace: &str) -> Vec<Observation> {
+fn of_trace(observations: &[StoredObservation], trace: &str) -> Vec<StoredObservation> {
     observations
         .iter()
         .filter(|o| o.trace_id == trace)
@@ -357,7 +357,7 @@ fn sync_cli_records_the_error_that_fails_the_run() {
     }
 }
 
-fn score_named<'a>(scores: &'a [Score], name: &str) -> &'a Score {
+fn score_named<'a>(scores: &'a [StoredScore], name: &str) -> &'a StoredScore {
     let found: Vec<_> = scores.iter().filter(|s| s.name == name).collect();
     assert_eq!(found.len(), 1, "one score {name} in {scores:#?}");
     found[0]

@@ -12,7 +12,7 @@ use common::{
     sized_spans, spans, spans_in, start_batched, statuses, INGESTION_PATH, KINDS, OTLP_PATH, WAIT,
 };
 use langfuse_observe::ExporterKind;
-use langfuse_observe_core::testing::{EventErrors, Faults, TestServer};
+use langfuse_observe_testing::{EventErrors, Faults, TestServer};
 
 /// Every id arrived on the server exactly as one observation.
 fn assert_delivered(server: &TestServer, ids: &[String]) {

@@ -11,7 +11,7 @@ use common::{
     WAIT,
 };
 use langfuse_observe::{Exporter, ExporterKind, Observation, ObservationId, TraceId};
-use langfuse_observe_core::testing::{Faults, TestServer};
+use langfuse_observe_testing::{Faults, TestServer};
 
 #[test]
 fn delivers_after_the_producing_runtime_is_dropped() {

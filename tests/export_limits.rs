@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{assert_accounted, start_with, KINDS, WAIT};
 use langfuse_observe::{ExporterKind, Observation, ObservationId, TraceId};
 use langfuse_observe_core::capture::TRUNCATION_MARKER;
-use langfuse_observe_core::testing::Faults;
+use langfuse_observe_testing::Faults;
 use serde_json::Value;
 
 const MAX_QUEUE_BYTES: u64 = 100_000;

@@ -16,7 +16,7 @@ use langfuse_observe::{
     Exporter, ExporterKind, GenerationDetails, Level, Observation, ObservationId, ObservationType,
     PromptRef, Score, ScoreValue, TraceAttributes, TraceId,
 };
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 use serde_json::json;
 
 fn start(kind: ExporterKind) -> (TestServer, Exporter) {

@@ -7,7 +7,7 @@
 mod observe_support;
 
 use langfuse_observe::{observe, ConfigBuilder};
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 use observe_support::{assert_child_of, current_trace, named, server_from, trace_observations};
 
 /// The binary's server, with the global exporter configured from variables as a user's

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use langfuse_observe::observe;
-use langfuse_observe_core::testing::Observation;
+use langfuse_observe_testing::StoredObservation;
 use observe_support::{current_observation, current_trace, server, WAIT};
 use serde_json::json;
 
@@ -44,7 +44,7 @@ async fn task_grandchild(task: u64, index: u64) -> u64 {
 }
 
 /// The inputs a call was made with.
-fn input_of(observation: &Observation) -> (u64, Option<u64>) {
+fn input_of(observation: &StoredObservation) -> (u64, Option<u64>) {
     let input = observation.input.as_ref().expect("input recorded");
     (
         input["task"].as_u64().unwrap(),
@@ -77,7 +77,7 @@ fn a_thousand_concurrent_tasks_produce_a_thousand_separate_trees() {
     let distinct: HashSet<&str> = roots.iter().map(|(_, trace, _)| trace.as_str()).collect();
     assert_eq!(distinct.len(), TASKS as usize, "one trace per task");
 
-    let mut by_trace: HashMap<String, Vec<Observation>> = HashMap::new();
+    let mut by_trace: HashMap<String, Vec<StoredObservation>> = HashMap::new();
     for observation in server.observations() {
         if distinct.contains(observation.trace_id.as_str()) {
             by_trace

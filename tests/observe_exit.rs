@@ -7,11 +7,11 @@
 mod example_support;
 
 use example_support::{assert_child_of, named, run_example};
-use langfuse_observe_core::testing::{Observation, TestServer};
+use langfuse_observe_testing::{StoredObservation, TestServer};
 use serde_json::json;
 
 /// Everything the server received; the process has exited, so nothing more will come.
-fn received(server: &TestServer) -> Vec<Observation> {
+fn received(server: &TestServer) -> Vec<StoredObservation> {
     server.observations()
 }
 

@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 /// Asserts the observation ended normally: no warning, no error.
 #[track_caller]
-fn assert_default_level(observation: &langfuse_observe_core::testing::Observation) {
+fn assert_default_level(observation: &langfuse_observe_testing::StoredObservation) {
     assert_eq!(
         observation.level, "DEFAULT",
         "{:?}: {:?}",
@@ -39,7 +39,7 @@ fn assert_default_level(observation: &langfuse_observe_core::testing::Observatio
 
 /// Asserts the observation was dropped before its items ran out.
 #[track_caller]
-fn assert_dropped_early(observation: &langfuse_observe_core::testing::Observation) {
+fn assert_dropped_early(observation: &langfuse_observe_testing::StoredObservation) {
     assert_eq!(observation.level, "WARNING", "{:?}", observation.name);
     let status = observation.status_message.as_deref().unwrap_or_default();
     assert!(

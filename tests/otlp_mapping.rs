@@ -14,12 +14,10 @@ use langfuse_observe::{
     Exporter, ExporterKind, GenerationDetails, Level, Observation, ObservationId, ObservationType,
     PromptRef, TraceAttributes, TraceId,
 };
-use langfuse_observe_core::testing::opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
-use langfuse_observe_core::testing::opentelemetry_proto::tonic::common::v1::{
-    AnyValue, ArrayValue,
-};
-use langfuse_observe_core::testing::opentelemetry_proto::tonic::trace::v1::Span;
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue};
+use langfuse_observe_testing::opentelemetry_proto::tonic::trace::v1::Span;
+use langfuse_observe_testing::TestServer;
 use serde_json::json;
 
 /// The sample trace: a root chain carrying the trace attributes, a generation, a failed tool

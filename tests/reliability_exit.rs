@@ -8,7 +8,7 @@
 mod example_support;
 
 use example_support::{assert_child_of, named, run_example};
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 use serde_json::json;
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use example_support::{example_against, run_example};
 use langfuse_observe::{Config, ConfigBuilder, Exporter};
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 
 /// A secret key the server does not accept, distinctive enough to find anywhere.
 const WRONG_SECRET: &str = "sk-lf-wrong-0123456789-secret";

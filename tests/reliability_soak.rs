@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{config, exporter, path_of, requests_to};
 use langfuse_observe::{Exporter, ExporterKind, Observation, ObservationId, TraceId};
-use langfuse_observe_core::testing::{Fault, Faults, TestServer};
+use langfuse_observe_testing::{Fault, Faults, TestServer};
 
 const TASKS: u64 = 64;
 const MAX_QUEUE_ITEMS: usize = 200_000;

@@ -14,20 +14,20 @@ use std::path::PathBuf;
 
 use langfuse_observe::observe;
 use langfuse_observe_core::capture::TRUNCATION_MARKER;
-use langfuse_observe_core::testing::Observation;
+use langfuse_observe_testing::StoredObservation;
 use observe_support::{current_trace, named, server, wait_for_trace};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 /// Waits for the trace of `root` (returned by the root function) and returns the observation
 /// named `name` in it.
-fn observed(trace: &str, name: &str) -> Observation {
+fn observed(trace: &str, name: &str) -> StoredObservation {
     let observations = wait_for_trace(server(), trace, 2);
     named(&observations, name).clone()
 }
 
 /// The argument `arg` of the recorded input object.
-fn input_arg<'a>(observation: &'a Observation, arg: &str) -> &'a Value {
+fn input_arg<'a>(observation: &'a StoredObservation, arg: &str) -> &'a Value {
     let input = observation.input.as_ref().expect("an input");
     input
         .get(arg)

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use langfuse_observe::{Config, ExporterKind, FlushGuard};
-use langfuse_observe_core::testing::TestServer;
+use langfuse_observe_testing::TestServer;
 
 /// Points the global exporter at a loopback server that decodes but keeps nothing, with the
 /// worker held back (no batch threshold, a long interval) so it does not compete with the

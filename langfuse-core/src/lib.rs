@@ -21,9 +21,7 @@ pub mod macro_support;
 pub mod observation;
 mod scope;
 mod stream;
-#[cfg(feature = "test-server")]
-pub mod testing;
-mod timestamp;
+pub mod timestamp;
 
 pub use global::{
     exporter, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,

@@ -12,10 +12,10 @@ use langfuse_observe::{
     Config, ConfigBuilder, Exporter, ExporterKind, Observation, ObservationId, Stats,
     TraceAttributes, TraceId,
 };
-use langfuse_observe_core::testing::opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use langfuse_observe_core::testing::opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
-use langfuse_observe_core::testing::opentelemetry_proto::tonic::trace::v1::Span;
-use langfuse_observe_core::testing::{RecordedRequest, TestServer};
+use langfuse_observe_testing::opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use langfuse_observe_testing::opentelemetry_proto::tonic::trace::v1::Span;
+use langfuse_observe_testing::{RecordedRequest, TestServer};
 
 /// Generous deadline for flushes that are expected to complete; never an assertion on speed.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);

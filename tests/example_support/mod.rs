@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use langfuse_observe_core::testing::{Observation, TestServer};
+use langfuse_observe_testing::{StoredObservation, TestServer};
 
 /// Where cargo puts the example `name` for the profile this test was built with: the test is
 /// `target/<profile>/deps/<test>`, the example `target/<profile>/examples/<name>`.
@@ -102,7 +102,10 @@ pub(crate) fn run_example(name: &str, server: &TestServer) -> Output {
 
 /// The only observation with this name; panics when there is none or more than one.
 #[track_caller]
-pub(crate) fn named<'a>(observations: &'a [Observation], name: &str) -> &'a Observation {
+pub(crate) fn named<'a>(
+    observations: &'a [StoredObservation],
+    name: &str,
+) -> &'a StoredObservation {
     let found: Vec<_> = observations
         .iter()
         .filter(|o| o.name.as_deref() == Some(name))
@@ -113,7 +116,7 @@ pub(crate) fn named<'a>(observations: &'a [Observation], name: &str) -> &'a Obse
 
 /// Asserts that `child` is a direct child of `parent`, in the same trace.
 #[track_caller]
-pub(crate) fn assert_child_of(child: &Observation, parent: &Observation) {
+pub(crate) fn assert_child_of(child: &StoredObservation, parent: &StoredObservation) {
     assert_eq!(
         child.parent_observation_id.as_deref(),
         Some(parent.id.as_str()),

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use langfuse_observe::{Config, ConfigBuilder, Context, TraceId};
-use langfuse_observe_core::testing::{Observation, TestServer};
+use langfuse_observe_testing::{StoredObservation, TestServer};
 
 /// Generous deadline for data that arrives in the background; never an assertion on speed.
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
@@ -73,7 +73,7 @@ pub(crate) fn current_observation() -> String {
 }
 
 /// Every observation of one trace that the server has now.
-pub(crate) fn trace_observations(server: &TestServer, trace: &str) -> Vec<Observation> {
+pub(crate) fn trace_observations(server: &TestServer, trace: &str) -> Vec<StoredObservation> {
     server
         .observations()
         .into_iter()
@@ -82,7 +82,7 @@ pub(crate) fn trace_observations(server: &TestServer, trace: &str) -> Vec<Observ
 }
 
 /// Waits until the trace has at least `n` observations, then returns them all.
-pub(crate) fn wait_for_trace(server: &TestServer, trace: &str, n: usize) -> Vec<Observation> {
+pub(crate) fn wait_for_trace(server: &TestServer, trace: &str, n: usize) -> Vec<StoredObservation> {
     let arrived = server.wait_until(WAIT, |s| {
         s.observations()
             .iter()
@@ -100,7 +100,10 @@ pub(crate) fn wait_for_trace(server: &TestServer, trace: &str, n: usize) -> Vec<
 }
 
 /// The only observation with this name; panics when there is none or more than one.
-pub(crate) fn named<'a>(observations: &'a [Observation], name: &str) -> &'a Observation {
+pub(crate) fn named<'a>(
+    observations: &'a [StoredObservation],
+    name: &str,
+) -> &'a StoredObservation {
     let mut found = observations
         .iter()
         .filter(|o| o.name.as_deref() == Some(name));
@@ -115,7 +118,10 @@ pub(crate) fn named<'a>(observations: &'a [Observation], name: &str) -> &'a Obse
 }
 
 /// Every observation with this name.
-pub(crate) fn all_named<'a>(observations: &'a [Observation], name: &str) -> Vec<&'a Observation> {
+pub(crate) fn all_named<'a>(
+    observations: &'a [StoredObservation],
+    name: &str,
+) -> Vec<&'a StoredObservation> {
     observations
         .iter()
         .filter(|o| o.name.as_deref() == Some(name))
@@ -124,7 +130,7 @@ pub(crate) fn all_named<'a>(observations: &'a [Observation], name: &str) -> Vec<
 
 /// Asserts that `child` is a direct child of `parent`, in the same trace.
 #[track_caller]
-pub(crate) fn assert_child_of(child: &Observation, parent: &Observation) {
+pub(crate) fn assert_child_of(child: &StoredObservation, parent: &StoredObservation) {
     assert_eq!(
         child.parent_observation_id.as_deref(),
         Some(parent.id.as_str()),
@@ -141,7 +147,7 @@ pub(crate) fn assert_child_of(child: &Observation, parent: &Observation) {
 
 /// Asserts that `observation` is the root of its trace.
 #[track_caller]
-pub(crate) fn assert_root(observation: &Observation) {
+pub(crate) fn assert_root(observation: &StoredObservation) {
     assert_eq!(
         observation.parent_observation_id, None,
         "{:?} should be a trace root",
@@ -151,7 +157,7 @@ pub(crate) fn assert_root(observation: &Observation) {
 
 /// Asserts the trace holds exactly these names (in any order, with repeats counted).
 #[track_caller]
-pub(crate) fn assert_names(observations: &[Observation], expected: &[&str]) {
+pub(crate) fn assert_names(observations: &[StoredObservation], expected: &[&str]) {
     let mut names: Vec<&str> = observations
         .iter()
         .map(|o| o.name.as_deref().unwrap_or("<unnamed>"))
@@ -164,7 +170,7 @@ pub(crate) fn assert_names(observations: &[Observation], expected: &[&str]) {
 
 /// Asserts the observation ended no earlier than it started, and within `parent`'s time span.
 #[track_caller]
-pub(crate) fn assert_within(child: &Observation, parent: &Observation) {
+pub(crate) fn assert_within(child: &StoredObservation, parent: &StoredObservation) {
     let (start, end) = times(child);
     let (parent_start, parent_end) = times(parent);
     assert!(
@@ -177,7 +183,9 @@ pub(crate) fn assert_within(child: &Observation, parent: &Observation) {
 
 /// Start and end time; asserts both are present and in order.
 #[track_caller]
-pub(crate) fn times(observation: &Observation) -> (std::time::SystemTime, std::time::SystemTime) {
+pub(crate) fn times(
+    observation: &StoredObservation,
+) -> (std::time::SystemTime, std::time::SystemTime) {
     let start = observation.start_time.expect("a start time");
     let end = observation.end_time.expect("an end time");
     assert!(end >= start, "{:?} ends before it starts", observation.name);
@@ -185,6 +193,6 @@ pub(crate) fn times(observation: &Observation) -> (std::time::SystemTime, std::t
 }
 
 /// The distinct trace ids among these observations.
-pub(crate) fn trace_ids(observations: &[Observation]) -> HashSet<&str> {
+pub(crate) fn trace_ids(observations: &[StoredObservation]) -> HashSet<&str> {
     observations.iter().map(|o| o.trace_id.as_str()).collect()
 }

@@ -229,7 +229,7 @@ impl Fault {
 ///
 /// ```
 /// use std::time::Duration;
-/// use langfuse_observe_core::testing::{EventErrors, Fault, Faults, Route};
+/// use langfuse_observe_testing::{EventErrors, Fault, Faults, Route};
 ///
 /// let plan = Faults::new()
 ///     .fail_next(2, 503)

@@ -110,7 +110,7 @@ fn sample_export() -> ExportTraceServiceRequest {
             ),
             s("langfuse.observation.metadata.extra", r#"{"k":"v"}"#),
             s("langfuse.version", "7"),
-            // Trace attributes may arrive on any span, e.g. set late from a child.
+            // StoredTrace attributes may arrive on any span, e.g. set late from a child.
             kv("langfuse.trace.tags", string_array(&["child-tag"])),
             s("langfuse.trace.metadata.from_child", "yes"),
         ],

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 /// A trace as Langfuse shows it, assembled from every span or event that mentioned its id.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub struct Trace {
+pub struct StoredTrace {
     /// 32 lowercase hex characters.
     pub id: String,
     /// `langfuse.trace.name`, else the root span's name (OTLP), else `trace-create`'s `name`.
@@ -40,9 +40,9 @@ pub struct Trace {
     pub version: Option<String>,
 }
 
-impl Trace {
+impl StoredTrace {
     fn new(id: String) -> Self {
-        Trace {
+        StoredTrace {
             id,
             name: None,
             user_id: None,
@@ -62,7 +62,7 @@ impl Trace {
 /// An observation (span, generation, event, agent, tool, ...) as Langfuse shows it.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub struct Observation {
+pub struct StoredObservation {
     /// 16 lowercase hex characters on the OTLP path; whatever the SDK chose on batch ingestion.
     pub id: String,
     /// The trace this observation belongs to.
@@ -114,7 +114,7 @@ pub struct Observation {
 /// A score attached to a trace or an observation.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub struct Score {
+pub struct StoredScore {
     /// The score's entity id.
     pub id: String,
     /// The trace the score belongs to.
@@ -251,11 +251,11 @@ impl std::fmt::Display for ApplyError {
 /// its request record become visible together.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    traces: Vec<Trace>,
+    traces: Vec<StoredTrace>,
     trace_index: HashMap<String, usize>,
-    observations: Vec<Observation>,
+    observations: Vec<StoredObservation>,
     observation_index: HashMap<String, usize>,
-    scores: Vec<Score>,
+    scores: Vec<StoredScore>,
     score_index: HashMap<String, usize>,
     requests: Vec<RecordedRequest>,
     envelope_receipts: HashMap<String, usize>,
@@ -272,25 +272,25 @@ fn set_if_some<T>(slot: &mut Option<T>, value: Option<T>) {
 }
 
 impl Store {
-    pub(crate) fn traces(&self) -> &[Trace] {
+    pub(crate) fn traces(&self) -> &[StoredTrace] {
         &self.traces
     }
 
-    pub(crate) fn trace(&self, id: &str) -> Option<&Trace> {
+    pub(crate) fn trace(&self, id: &str) -> Option<&StoredTrace> {
         self.trace_index.get(id).map(|&i| &self.traces[i])
     }
 
-    pub(crate) fn observations(&self) -> &[Observation] {
+    pub(crate) fn observations(&self) -> &[StoredObservation] {
         &self.observations
     }
 
-    pub(crate) fn observation(&self, id: &str) -> Option<&Observation> {
+    pub(crate) fn observation(&self, id: &str) -> Option<&StoredObservation> {
         self.observation_index
             .get(id)
             .map(|&i| &self.observations[i])
     }
 
-    pub(crate) fn scores(&self) -> &[Score] {
+    pub(crate) fn scores(&self) -> &[StoredScore] {
         &self.scores
     }
 
@@ -341,11 +341,11 @@ impl Store {
         self.sdk_logs.push(log);
     }
 
-    fn trace_mut(&mut self, id: &str) -> &mut Trace {
+    fn trace_mut(&mut self, id: &str) -> &mut StoredTrace {
         let index = match self.trace_index.get(id) {
             Some(&i) => i,
             None => {
-                self.traces.push(Trace::new(id.to_owned()));
+                self.traces.push(StoredTrace::new(id.to_owned()));
                 self.trace_index
                     .insert(id.to_owned(), self.traces.len() - 1);
                 self.traces.len() - 1
@@ -388,7 +388,7 @@ impl Store {
             Some(&i) => i,
             None => {
                 let trace_id = patch.trace_id.clone().ok_or(ApplyError::MissingTraceId)?;
-                self.observations.push(Observation {
+                self.observations.push(StoredObservation {
                     id: patch.id.clone(),
                     trace_id,
                     parent_observation_id: None,
@@ -453,7 +453,7 @@ impl Store {
     }
 
     /// Scores are upserted by id, like the Langfuse server does.
-    pub(crate) fn apply_score(&mut self, score: Score) {
+    pub(crate) fn apply_score(&mut self, score: StoredScore) {
         if let Some(trace_id) = &score.trace_id {
             self.trace_mut(trace_id);
         }

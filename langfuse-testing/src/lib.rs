@@ -2,7 +2,7 @@
 //! instrumentation end to end (enabled by the `test-server` feature).
 //!
 //! [`TestServer`] listens on `127.0.0.1`, accepts what an SDK sends and shows it the way Langfuse
-//! would: as [`Trace`]s, [`Observation`]s and [`Score`]s, plus a [`RecordedRequest`] for every
+//! would: as [`StoredTrace`]s, [`StoredObservation`]s and [`StoredScore`]s, plus a [`RecordedRequest`] for every
 //! request with its headers and the status it got. It speaks
 //!
 //! - `POST /api/public/otel/v1/traces`: OTLP/HTTP, protobuf or JSON, optionally gzipped; span
@@ -26,7 +26,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use langfuse_observe_core::testing::{Faults, TestServer};
+//! use langfuse_observe_testing::{Faults, TestServer};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = TestServer::start();
@@ -69,14 +69,13 @@ mod handler;
 mod ingestion;
 mod model;
 mod otlp;
-mod rfc3339;
 mod server;
 
 #[cfg(test)]
 mod tests;
 
 pub use faults::{EventErrors, Fault, Faults, Route};
-pub use model::{Observation, RecordedRequest, Score, Trace};
+pub use model::{RecordedRequest, StoredObservation, StoredScore, StoredTrace};
 pub use server::{TestServer, TestServerBuilder};
 
 /// The OTLP message types [`TestServer::otlp_requests`] returns (the `opentelemetry-proto` crate

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 
 use super::faults::{Fault, Faults};
 use super::handler::{self, Shared};
-use super::model::{Observation, RecordedRequest, Score, Store, Trace};
+use super::model::{RecordedRequest, Store, StoredObservation, StoredScore, StoredTrace};
 
 /// How long dropping the server waits for requests that are still being answered.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
@@ -284,27 +284,27 @@ impl TestServer {
     }
 
     /// Every trace, in the order their ids first arrived.
-    pub fn traces(&self) -> Vec<Trace> {
+    pub fn traces(&self) -> Vec<StoredTrace> {
         self.store().traces().to_vec()
     }
 
     /// One trace by id.
-    pub fn trace(&self, id: &str) -> Option<Trace> {
+    pub fn trace(&self, id: &str) -> Option<StoredTrace> {
         self.store().trace(id).cloned()
     }
 
     /// Every observation, in the order they first arrived.
-    pub fn observations(&self) -> Vec<Observation> {
+    pub fn observations(&self) -> Vec<StoredObservation> {
         self.store().observations().to_vec()
     }
 
     /// One observation by id.
-    pub fn observation(&self, id: &str) -> Option<Observation> {
+    pub fn observation(&self, id: &str) -> Option<StoredObservation> {
         self.store().observation(id).cloned()
     }
 
     /// Every score, in the order they first arrived (an update keeps the original position).
-    pub fn scores(&self) -> Vec<Score> {
+    pub fn scores(&self) -> Vec<StoredScore> {
         self.store().scores().to_vec()
     }
 

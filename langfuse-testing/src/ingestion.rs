@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::model::{ObservationPatch, Score, TracePatch};
-use super::rfc3339;
+use super::model::{ObservationPatch, StoredScore, TracePatch};
+use langfuse_observe_core::timestamp::parse_rfc3339;
 
 /// A batch whose envelope structure is readable; event bodies are checked later, one by one.
 #[derive(Debug)]
@@ -24,9 +24,9 @@ pub(crate) struct Envelope {
 /// What an accepted event does to the model.
 #[derive(Debug)]
 pub(crate) enum Effect {
-    Trace(TracePatch),
-    Observation(ObservationPatch),
-    Score(Score),
+    StoredTrace(TracePatch),
+    StoredObservation(ObservationPatch),
+    StoredScore(StoredScore),
     SdkLog(Value),
 }
 
@@ -60,7 +60,7 @@ pub(crate) fn decode_event(envelope: &Envelope) -> Result<Effect, String> {
         return Err("event `id` must be a non-empty string".to_owned());
     }
     match envelope.raw.get("timestamp").and_then(Value::as_str) {
-        Some(ts) if rfc3339::parse(ts).is_some() => {}
+        Some(ts) if parse_rfc3339(ts).is_some() => {}
         _ => return Err("event `timestamp` must be an RFC 3339 string".to_owned()),
     }
     let event_type = envelope
@@ -72,10 +72,10 @@ pub(crate) fn decode_event(envelope: &Envelope) -> Result<Effect, String> {
         return Ok(Effect::SdkLog(Value::Object(body.0.clone())));
     }
     if event_type == "trace-create" {
-        return trace(&body).map(Effect::Trace);
+        return trace(&body).map(Effect::StoredTrace);
     }
     if event_type == "score-create" {
-        return score(&body).map(Effect::Score);
+        return score(&body).map(Effect::StoredScore);
     }
     let (kind, action) = event_type
         .rsplit_once('-')
@@ -91,7 +91,7 @@ pub(crate) fn decode_event(envelope: &Envelope) -> Result<Effect, String> {
         "update" => false,
         _ => return Err(format!("unknown event type `{event_type}`")),
     };
-    observation(&body, observation_type, is_create).map(Effect::Observation)
+    observation(&body, observation_type, is_create).map(Effect::StoredObservation)
 }
 
 /// An event body with typed accessors whose errors name the offending field.
@@ -142,7 +142,7 @@ impl<'a> Body<'a> {
     fn time(&self, key: &str) -> Result<Option<std::time::SystemTime>, String> {
         match self.string(key)? {
             None => Ok(None),
-            Some(text) => rfc3339::parse(&text)
+            Some(text) => parse_rfc3339(&text)
                 .map(Some)
                 .ok_or_else(|| format!("body.{key} must be an RFC 3339 timestamp")),
         }
@@ -245,7 +245,7 @@ fn observation(
     })
 }
 
-fn score(body: &Body<'_>) -> Result<Score, String> {
+fn score(body: &Body<'_>) -> Result<StoredScore, String> {
     let value = match body.present("value") {
         Some(v @ (Value::Number(_) | Value::String(_))) => v.clone(),
         _ => return Err("body.value must be a number or a string".to_owned()),
@@ -258,7 +258,7 @@ fn score(body: &Body<'_>) -> Result<Score, String> {
             ));
         }
     }
-    Ok(Score {
+    Ok(StoredScore {
         id: body.required_string("id")?,
         trace_id: body.string("traceId")?,
         observation_id: body.string("observationId")?,
@@ -296,7 +296,7 @@ mod tests {
             json!({"id": "o", "traceId": "t", "startTime": "2024-01-02T03:04:05Z",
                    "promptVersion": 3, "level": "WARNING"}),
         ));
-        let Ok(Effect::Observation(patch)) = create else {
+        let Ok(Effect::StoredObservation(patch)) = create else {
             panic!("expected an observation, got {create:?}");
         };
         assert_eq!(patch.observation_type.as_deref(), Some("TOOL"));
@@ -305,7 +305,7 @@ mod tests {
         assert!(patch.start_time.is_some());
 
         let update = decode_event(&envelope("generation-update", json!({"id": "o"})));
-        let Ok(Effect::Observation(patch)) = update else {
+        let Ok(Effect::StoredObservation(patch)) = update else {
             panic!("expected an observation, got {update:?}");
         };
         assert_eq!(patch.observation_type, None);

@@ -11,8 +11,7 @@ use prost::Message;
 use serde_json::{Map, Value};
 
 use super::model::{ObservationPatch, TracePatch};
-use super::rfc3339;
-use crate::ids::{ObservationId, TraceId};
+use langfuse_observe_core::timestamp::parse_rfc3339;
 
 const OBSERVATION_METADATA: &str = "langfuse.observation.metadata";
 const TRACE_METADATA: &str = "langfuse.trace.metadata";
@@ -30,29 +29,16 @@ pub(crate) fn decode_json(body: &[u8]) -> Result<ExportTraceServiceRequest, Stri
         .map_err(|e| format!("invalid OTLP/JSON: {e}"))
 }
 
-/// A trace id the way Langfuse shows it. Bytes that are not a valid id (wrong length, all zero)
-/// are still shown as hex, so a test can see what was sent.
-fn trace_id_text(bytes: &[u8]) -> String {
-    bytes
-        .try_into()
-        .ok()
-        .and_then(|array| TraceId::from_bytes(array).ok())
-        .map_or_else(|| const_hex::encode(bytes), |id| id.to_string())
-}
-
-/// A span id the way Langfuse shows it as an observation id; see [`trace_id_text`].
-fn observation_id_text(bytes: &[u8]) -> String {
-    bytes
-        .try_into()
-        .ok()
-        .and_then(|array| ObservationId::from_bytes(array).ok())
-        .map_or_else(|| const_hex::encode(bytes), |id| id.to_string())
+/// An id the way Langfuse stores it: the bytes as lower-case hex, whatever their length
+/// (LANGFUSE_SERVER.md §4.2).
+fn id_text(bytes: &[u8]) -> String {
+    const_hex::encode(bytes)
 }
 
 /// Span ids of a request in the order they were sent, for [`RecordedRequest`](super::RecordedRequest).
 pub(crate) fn span_ids(request: &ExportTraceServiceRequest) -> Vec<String> {
     all_spans(request)
-        .map(|(_, span)| observation_id_text(&span.span_id))
+        .map(|(_, span)| id_text(&span.span_id))
         .collect()
 }
 
@@ -219,7 +205,7 @@ fn tags(attributes: &Attributes<'_>) -> Vec<String> {
 /// unix nanoseconds are accepted too.
 fn completion_start_time(attributes: &Attributes<'_>) -> Option<SystemTime> {
     match attributes.json("langfuse.observation.completion_start_time")? {
-        Value::String(s) => rfc3339::parse(&s),
+        Value::String(s) => parse_rfc3339(&s),
         Value::Number(n) => n.as_u64().and_then(nanos_to_time),
         _ => None,
     }
@@ -235,7 +221,7 @@ fn prompt_version(attributes: &Attributes<'_>) -> Option<i64> {
 
 fn span_patches(resource: Attributes<'_>, span: &Span) -> (TracePatch, ObservationPatch) {
     let attrs = Attributes::new(&span.attributes);
-    let trace_id = trace_id_text(&span.trace_id);
+    let trace_id = id_text(&span.trace_id);
     let is_root = span.parent_span_id.is_empty();
     let either = |key: &str| attrs.string(key).or_else(|| resource.string(key));
 
@@ -256,9 +242,9 @@ fn span_patches(resource: Attributes<'_>, span: &Span) -> (TracePatch, Observati
     let version = either("langfuse.version");
 
     let observation = ObservationPatch {
-        id: observation_id_text(&span.span_id),
+        id: id_text(&span.span_id),
         trace_id: Some(trace_id.clone()),
-        parent_observation_id: (!is_root).then(|| observation_id_text(&span.parent_span_id)),
+        parent_observation_id: (!is_root).then(|| id_text(&span.parent_span_id)),
         name: Some(span.name.clone()),
         observation_type: attrs
             .string("langfuse.observation.type")
@@ -396,7 +382,7 @@ mod tests {
         assert_eq!(obs.prompt_version, Some(7));
         assert_eq!(
             obs.completion_start_time,
-            rfc3339::parse("2024-01-02T03:04:05Z")
+            parse_rfc3339("2024-01-02T03:04:05Z")
         );
         assert_eq!(
             obs.parent_observation_id.as_deref(),
@@ -472,12 +458,12 @@ mod tests {
 
     #[test]
     fn ids_that_are_not_valid_are_still_shown_as_hex() {
-        assert_eq!(trace_id_text(&[0xab; 16]), "ab".repeat(16));
-        assert_eq!(trace_id_text(&[0; 16]), "0".repeat(32), "all zero");
-        assert_eq!(trace_id_text(&[0x0f, 0xa0]), "0fa0", "wrong length");
-        assert_eq!(observation_id_text(&[0x01; 8]), "01".repeat(8));
-        assert_eq!(observation_id_text(&[0; 8]), "0".repeat(16), "all zero");
-        assert_eq!(observation_id_text(&[]), "", "absent");
+        assert_eq!(id_text(&[0xab; 16]), "ab".repeat(16));
+        assert_eq!(id_text(&[0; 16]), "0".repeat(32), "all zero");
+        assert_eq!(id_text(&[0x0f, 0xa0]), "0fa0", "wrong length");
+        assert_eq!(id_text(&[0x01; 8]), "01".repeat(8));
+        assert_eq!(id_text(&[0; 8]), "0".repeat(16), "all zero");
+        assert_eq!(id_text(&[]), "", "absent");
     }
 
     #[test]

@@ -456,14 +456,14 @@ fn apply_ingestion(shared: &Shared, mut record: RecordedRequest, batch: &Batch) 
                 continue;
             }
             let applied = ingestion::decode_event(envelope).and_then(|effect| match effect {
-                Effect::Trace(patch) => {
+                Effect::StoredTrace(patch) => {
                     store.apply_trace(patch);
                     Ok(())
                 }
-                Effect::Observation(patch) => {
+                Effect::StoredObservation(patch) => {
                     store.apply_observation(patch).map_err(|e| e.to_string())
                 }
-                Effect::Score(score) => {
+                Effect::StoredScore(score) => {
                     store.apply_score(score);
                     Ok(())
                 }
