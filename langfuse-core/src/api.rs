@@ -108,9 +108,12 @@ impl TraceUpdate {
         self
     }
 
-    /// Sets one metadata key (metadata merges over updates).
+    /// Sets one metadata key (metadata merges over updates). See
+    /// [`ObservationUpdate::metadata`] for the keys Langfuse treats specially.
     pub fn metadata(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
-        self.metadata.insert(key.into(), json_value(&value));
+        let key = key.into();
+        warn_if_reserved(&key);
+        self.metadata.insert(key, json_value(&value));
         self
     }
 
@@ -145,8 +148,25 @@ impl TraceUpdate {
     }
 
     /// The environment, overriding `LANGFUSE_TRACING_ENVIRONMENT` for this trace.
+    ///
+    /// Langfuse stores environments as at most 40 characters of `a-z`, `0-9`, `-` and `_`,
+    /// not starting with `langfuse`; a value outside that is normalised the way the server
+    /// does it (lower-cased, leading `langfuse` removed, cut to 40, else `default`), with a
+    /// warning, so what is sent is what Langfuse shows.
     pub fn environment(mut self, environment: impl Into<String>) -> Self {
-        self.environment = Some(environment.into());
+        let given = environment.into();
+        let normalised = crate::config::normalise_environment(&given);
+        if normalised != given {
+            crate::diagnostics::warn(
+                "environment",
+                format_args!(
+                    "environment {given:?} is not one Langfuse stores; it is sent as \
+                     {normalised:?} (use lower-case letters, digits, '-' and '_', at most 40, \
+                     not starting with \"langfuse\")"
+                ),
+            );
+        }
+        self.environment = Some(normalised);
         self
     }
 
@@ -166,6 +186,20 @@ impl TraceUpdate {
         set(&mut trace.output, self.output);
         set(&mut trace.public, self.public);
         set(&mut trace.environment, self.environment);
+    }
+}
+
+/// Metadata keys the Langfuse server moves or overwrites (LANGFUSE_SERVER.md §4.9).
+fn warn_if_reserved(key: &str) {
+    if matches!(key, "tools" | "attributes" | "resourceAttributes" | "scope") {
+        crate::diagnostics::warn(
+            "metadata-key",
+            format_args!(
+                "metadata key {key:?} has a meaning of its own in Langfuse: `tools` is moved \
+                 into the input, `attributes`, `resourceAttributes` and `scope` are \
+                 overwritten by the server; choose another key to keep the value as metadata"
+            ),
+        );
     }
 }
 
@@ -231,8 +265,14 @@ impl ObservationUpdate {
     }
 
     /// Sets one metadata key.
+    ///
+    /// The Langfuse server gives four keys a meaning of their own: `tools` (a list of tool
+    /// definitions is moved into the input), and `attributes`, `resourceAttributes` and
+    /// `scope` (overwritten by what the server records there). Setting one of them warns.
     pub fn metadata(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
-        self.metadata.insert(key.into(), json_value(&value));
+        let key = key.into();
+        warn_if_reserved(&key);
+        self.metadata.insert(key, json_value(&value));
         self
     }
 
@@ -396,6 +436,7 @@ pub fn create_event(name: impl Into<String>, update: ObservationUpdate) -> bool 
         let mut event = Observation::new(active.trace_id(), ObservationId::random(), name);
         event.kind = ObservationType::Event;
         event.parent_id = active.id();
+        event.remote_parent = active.is_remote();
         update.apply(&mut event);
         crate::exporter().record(event);
         Some(())

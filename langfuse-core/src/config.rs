@@ -32,7 +32,9 @@
 //! | flush/shutdown deadline (seconds) | `LANGFUSE_FLUSH_TIMEOUT` | `10` |
 //! | retries per batch | `LANGFUSE_MAX_RETRIES` | `5` |
 //! | first retry delay (seconds, then doubles with jitter) | `LANGFUSE_RETRY_BACKOFF` | `0.5` |
-//! | gzip request bodies | `LANGFUSE_GZIP` | `true` |
+//! | gzip OTLP request bodies (never ingestion: that route does not undo gzip) | `LANGFUSE_GZIP` | `true` |
+//! | OpenTelemetry `service.name` of the resource | `OTEL_SERVICE_NAME`, then `service.name` in `OTEL_RESOURCE_ATTRIBUTES` | `unknown_service:<executable>` |
+//! | other resource attributes (`k=v,k2=v2`, values percent-encoded) | `OTEL_RESOURCE_ATTRIBUTES` | none |
 //!
 //! Booleans accept `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case). Durations are
 //! seconds, fractions allowed (`0.25`). The secret key never appears in an error or in `Debug`
@@ -66,6 +68,8 @@ const FLUSH_TIMEOUT: &str = "LANGFUSE_FLUSH_TIMEOUT";
 const MAX_RETRIES: &str = "LANGFUSE_MAX_RETRIES";
 const RETRY_BACKOFF: &str = "LANGFUSE_RETRY_BACKOFF";
 const GZIP: &str = "LANGFUSE_GZIP";
+const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
 
 const DEFAULT_BASE_URL: &str = "https://cloud.langfuse.com";
 const DEFAULT_FLUSH_AT: usize = 512;
@@ -91,6 +95,8 @@ const EXPECT_QUEUE_BYTES: &str = "a whole number of bytes of at least 1024";
 const EXPECT_RETRIES: &str = "a whole number of at least 0 (0 disables retries)";
 const EXPECT_SECONDS: &str = "a positive number of seconds (e.g. 5 or 0.5)";
 const EXPECT_EXPORTER: &str = "otlp, ingestion or console";
+const EXPECT_RESOURCE_ATTRIBUTES: &str = "comma-separated key=value pairs with non-empty keys, \
+     values percent-encoded (e.g. service.namespace=shop,deployment.environment.name=prod)";
 const EXPECT_PUBLIC_KEY: &str = "the public key from the Langfuse project settings (pk-lf-...): \
      printable ASCII without spaces or ':'";
 
@@ -240,6 +246,8 @@ pub struct Config {
     retry_backoff: Duration,
     gzip: bool,
     mask: Option<Mask>,
+    service_name: String,
+    resource_attributes: Vec<(String, String)>,
 }
 
 /// A function that rewrites input, output and metadata values before they leave the process,
@@ -442,6 +450,18 @@ impl Config {
     pub fn mask(&self) -> Option<&Mask> {
         self.mask.as_ref()
     }
+
+    /// The OpenTelemetry `service.name` sent with every export: `OTEL_SERVICE_NAME`, else
+    /// `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, else `unknown_service:<executable>`.
+    pub fn service_name(&self) -> &str {
+        &self.service_name
+    }
+
+    /// The other resource attributes sent with every OTLP export, from
+    /// `OTEL_RESOURCE_ATTRIBUTES` and [`ConfigBuilder::resource_attribute`], in that order.
+    pub fn resource_attributes(&self) -> &[(String, String)] {
+        &self.resource_attributes
+    }
 }
 
 /// Shows `"<redacted>"` in place of a secret.
@@ -482,6 +502,8 @@ impl fmt::Debug for Config {
             .field("retry_backoff", &self.retry_backoff)
             .field("gzip", &self.gzip)
             .field("mask", &self.mask.as_ref().map(|_| "<fn>"))
+            .field("service_name", &self.service_name)
+            .field("resource_attributes", &self.resource_attributes)
             .finish()
     }
 }
@@ -558,6 +580,8 @@ pub struct ConfigBuilder {
     retry_backoff: Given<Duration>,
     gzip: bool,
     mask: Option<Mask>,
+    service_name: Option<String>,
+    resource_attributes: Vec<(String, String)>,
 }
 
 impl Default for ConfigBuilder {
@@ -586,6 +610,8 @@ impl Default for ConfigBuilder {
             retry_backoff: Given::new(DEFAULT_RETRY_BACKOFF),
             gzip: true,
             mask: None,
+            service_name: None,
+            resource_attributes: Vec::new(),
         }
     }
 }
@@ -615,6 +641,8 @@ impl fmt::Debug for ConfigBuilder {
             .field("retry_backoff", &self.retry_backoff.value)
             .field("gzip", &self.gzip)
             .field("mask", &self.mask.as_ref().map(|_| "<fn>"))
+            .field("service_name", &self.service_name)
+            .field("resource_attributes", &self.resource_attributes)
             .finish()
     }
 }
@@ -699,6 +727,10 @@ impl ConfigBuilder {
         if let Some(raw) = get(EXPORTER) {
             b.exporter = Some(parse_exporter(&raw)?);
         }
+        if let Some(raw) = get(RESOURCE_ATTRIBUTES) {
+            b.resource_attributes = parse_resource_attributes(&raw)?;
+        }
+        b.service_name = text(SERVICE_NAME);
         Ok(b)
     }
 
@@ -832,6 +864,23 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets the OpenTelemetry `service.name` of the resource (`OTEL_SERVICE_NAME`), which
+    /// Langfuse shows in each observation's metadata. An empty string unsets it.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// Adds an OpenTelemetry resource attribute, as one entry of `OTEL_RESOURCE_ATTRIBUTES`
+    /// would. A later value for the same key replaces the earlier one.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.resource_attributes
+            .retain(|(existing, _)| *existing != key);
+        self.resource_attributes.push((key, value.into()));
+        self
+    }
+
     /// Sets a function applied to every input, output and metadata value (of observations
     /// and traces) before it leaves the process. It runs on the export thread, not the
     /// caller's; if it panics, the value is replaced by a marker and export goes on.
@@ -910,6 +959,17 @@ impl ConfigBuilder {
         positive(FLUSH_TIMEOUT, &self.flush_timeout)?;
         positive(RETRY_BACKOFF, &self.retry_backoff)?;
 
+        let mut resource_attributes = self.resource_attributes;
+        let from_attributes = resource_attributes
+            .iter()
+            .position(|(key, _)| key == "service.name")
+            .map(|at| resource_attributes.remove(at).1);
+        let service_name = self
+            .service_name
+            .filter(|name| !name.is_empty())
+            .or(from_attributes)
+            .unwrap_or_else(unknown_service);
+
         let has_keys = public_key.is_some() && secret_key.is_some();
         let exporter = match self.exporter {
             Some(exporter) if exporter.needs_keys() && !has_keys && self.enabled => {
@@ -945,6 +1005,8 @@ impl ConfigBuilder {
             retry_backoff: self.retry_backoff.value,
             gzip: self.gzip,
             mask: self.mask,
+            service_name,
+            resource_attributes,
         })
     }
 }
@@ -994,6 +1056,57 @@ fn parse_base_url(text: &str, var: &'static str) -> Result<Url, ConfigError> {
     let path = format!("{}/", url.path().trim_end_matches('/'));
     url.set_path(&path);
     Ok(url)
+}
+
+/// OpenTelemetry's name for a service that did not name itself.
+fn unknown_service() -> String {
+    let executable = std::env::current_exe().ok().and_then(|path| {
+        path.file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+    });
+    match executable {
+        Some(name) => format!("unknown_service:{name}"),
+        None => "unknown_service".to_owned(),
+    }
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs separated by commas, values percent-encoded.
+fn parse_resource_attributes(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let invalid = || ConfigError::invalid(RESOURCE_ATTRIBUTES, text, EXPECT_RESOURCE_ATTRIBUTES);
+    let mut attributes: Vec<(String, String)> = Vec::new();
+    for pair in text.split(',').filter(|pair| !pair.trim().is_empty()) {
+        let (key, value) = pair.split_once('=').ok_or_else(invalid)?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(invalid());
+        }
+        let value = percent_encoding::percent_decode_str(value.trim())
+            .decode_utf8()
+            .map_err(|_| invalid())?
+            .into_owned();
+        attributes.retain(|(existing, _)| existing != key);
+        attributes.push((key.to_owned(), value));
+    }
+    Ok(attributes)
+}
+
+/// The environment the Langfuse server stores for `given` (LANGFUSE_SERVER.md §3.5).
+pub(crate) fn normalise_environment(given: &str) -> String {
+    let lower = given.to_lowercase();
+    let mut rest = lower.as_str();
+    while let Some(stripped) = ["langfuse-", "langfuse_", "langfuse"]
+        .iter()
+        .find_map(|prefix| rest.strip_prefix(prefix))
+    {
+        rest = stripped;
+    }
+    let cut: String = rest.chars().take(MAX_ENVIRONMENT_LEN).collect();
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if cut.is_empty() || !cut.chars().all(allowed) {
+        "default".to_owned()
+    } else {
+        cut
+    }
 }
 
 /// `^(?!langfuse)[a-z0-9-_]+$`, at most 40 characters.
@@ -1133,6 +1246,68 @@ mod tests {
         let message = err.to_string();
         assert!(message.starts_with(&format!("{var}=")), "{message}");
         assert!(message.contains(expected_part), "{message}");
+    }
+
+    #[test]
+    fn service_name_comes_from_otel_service_name_then_resource_attributes_then_the_executable() {
+        let attributes = "service.name=from-attributes,service.namespace=shop,note=a%2Cb%3Dc";
+        let both = config(&[
+            ("OTEL_SERVICE_NAME", "checkout"),
+            ("OTEL_RESOURCE_ATTRIBUTES", attributes),
+        ]);
+        assert_eq!(both.service_name(), "checkout");
+        assert_eq!(
+            both.resource_attributes(),
+            [
+                ("service.namespace".to_owned(), "shop".to_owned()),
+                ("note".to_owned(), "a,b=c".to_owned()),
+            ],
+            "service.name is not repeated; values are percent-decoded"
+        );
+        let attributes_only = config(&[("OTEL_RESOURCE_ATTRIBUTES", attributes)]);
+        assert_eq!(attributes_only.service_name(), "from-attributes");
+        let neither = config(&[]);
+        let executable = std::env::current_exe().unwrap();
+        let executable = executable.file_name().unwrap().to_string_lossy();
+        assert_eq!(
+            neither.service_name(),
+            format!("unknown_service:{executable}")
+        );
+        let code = Config::builder()
+            .service_name("worker")
+            .resource_attribute("k", "1")
+            .resource_attribute("k", "2")
+            .build()
+            .unwrap();
+        assert_eq!(code.service_name(), "worker");
+        assert_eq!(
+            code.resource_attributes(),
+            [("k".to_owned(), "2".to_owned())]
+        );
+    }
+
+    #[test]
+    fn environments_are_normalised_as_the_server_does() {
+        for (given, stored) in [
+            ("production", "production"),
+            ("Staging", "staging"),
+            ("langfuse-prod", "prod"),
+            ("LANGFUSE_langfuse-eu", "eu"),
+            ("langfuse", "default"),
+            ("prod eu", "default"),
+            ("", "default"),
+            (&"a".repeat(50), &"a".repeat(40)),
+        ] {
+            assert_eq!(normalise_environment(given), stored, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_resource_attributes_are_an_error_naming_the_variable() {
+        for bad in ["novalue", "=v", "k=%FF"] {
+            let err = error(&[("OTEL_RESOURCE_ATTRIBUTES", bad)]);
+            assert_invalid(&err, "OTEL_RESOURCE_ATTRIBUTES", bad, "key=value");
+        }
     }
 
     #[test]

@@ -208,6 +208,9 @@ pub struct Observation {
     pub id: ObservationId,
     /// The enclosing observation; `None` for the trace's root.
     pub parent_id: Option<ObservationId>,
+    /// Whether `parent_id` is an observation of another service, as in a trace continued from
+    /// a `traceparent` header: this observation is then the first of the trace in this process.
+    pub remote_parent: bool,
     /// Its name, by default the function's name.
     pub name: Cow<'static, str>,
     /// Its type.
@@ -242,6 +245,7 @@ impl Observation {
             trace_id,
             id,
             parent_id: None,
+            remote_parent: false,
             name: name.into(),
             kind: ObservationType::Span,
             start_time: now,
@@ -381,6 +385,23 @@ impl Score {
             comment: None,
             config_id: None,
             timestamp: SystemTime::now(),
+        }
+    }
+
+    /// Why Langfuse would refuse this score, if it would: the server requires a name and a
+    /// value that fits the data type, and drops a score without an id.
+    pub(crate) fn problem(&self) -> Option<&'static str> {
+        if self.name.trim().is_empty() {
+            return Some("it has no name");
+        }
+        if self.id.is_empty() {
+            return Some("its id is empty");
+        }
+        match &self.value {
+            ScoreValue::Numeric(value) if !value.is_finite() => {
+                Some("its value is not a finite number")
+            }
+            _ => None,
         }
     }
 

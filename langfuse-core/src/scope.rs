@@ -272,6 +272,7 @@ pub(crate) fn begin(
         let mut record = Box::new(Observation::new(trace.id, id, name));
         record.kind = kind;
         record.parent_id = parent_id;
+        record.remote_parent = parent_id.is_some() && local_root;
         if settings.capture_io {
             prepare(&mut record);
         }

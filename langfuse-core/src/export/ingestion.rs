@@ -1,11 +1,17 @@
 //! The legacy batch-ingestion API (DESIGN §3.2): scores always, observations when configured.
 //!
 //! Each event is serialized once, with a fresh envelope id, so a retry resends the very same
-//! bytes and the server can deduplicate it. A finished observation becomes a create event
-//! (identity, start, input) and an update event (end, output, level, usage) with the same body
-//! id, which also lets an observation carry up to twice the per-event limit without truncation.
+//! bytes and the server can deduplicate it. A finished span or generation becomes a create
+//! event (identity, start, input) and an update event (end, output, level, usage) with the same
+//! body id, which also lets it carry up to twice the per-event limit without truncation; the
+//! other types have no update event on the server, so they travel as one create. The first
+//! observation of a trace in this process also sends the trace's one `trace-create`.
+//!
+//! A v4 server (LANGFUSE_SERVER.md §3.6) accepts only scores here; observations sent to it
+//! are refused with a message that this module recognises and reports once.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -21,6 +27,7 @@ use crate::observation::{
 };
 use crate::timestamp::rfc3339;
 
+use super::clip_name;
 use super::queue::Counters;
 use super::transport::{Failure, Transport};
 
@@ -110,13 +117,23 @@ struct CreateBody<'a> {
     prompt_version: Option<u32>,
 }
 
-/// The end side of an observation: what came out and how it went.
+/// The end side of an observation, for its update event.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct UpdateBody<'a> {
     id: ObservationId,
     trace_id: TraceId,
-    end_time: String,
+    #[serde(flatten)]
+    end: EndFields<'a>,
+}
+
+/// What came out and how it went.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EndFields<'a> {
+    /// `None` for a point event, which has no end on the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<&'a CapturedValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,17 +148,13 @@ struct UpdateBody<'a> {
     completion_start_time: Option<String>,
 }
 
-/// A point-in-time event has no update, so it carries everything at once.
+/// A type without an update event on the server carries everything at once.
 #[derive(Serialize)]
-struct PointBody<'a> {
+struct WholeBody<'a> {
     #[serde(flatten)]
     create: CreateBody<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    output: Option<&'a CapturedValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    level: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none", rename = "statusMessage")]
-    status_message: Option<&'a str>,
+    #[serde(flatten)]
+    end: EndFields<'a>,
 }
 
 #[derive(Serialize)]
@@ -166,6 +179,8 @@ pub(crate) struct IngestionEncoder {
     environment: Option<String>,
     release: Option<String>,
     public_key: Option<String>,
+    /// Whether a v4 server's refusal of observations was reported already.
+    refusal_reported: AtomicBool,
 }
 
 impl IngestionEncoder {
@@ -174,6 +189,7 @@ impl IngestionEncoder {
             environment: config.environment().map(str::to_owned),
             release: config.release().map(str::to_owned),
             public_key: config.public_key().map(str::to_owned),
+            refusal_reported: AtomicBool::new(false),
         }
     }
 
@@ -205,77 +221,50 @@ impl IngestionEncoder {
         }
     }
 
-    /// The events for one finished observation: a trace upsert when it carries trace
-    /// attributes, then its create and update (or a single create for a point event).
+    /// The events for one finished observation: the trace's `trace-create` when this is its
+    /// first observation in this process, then the observation's own events.
     pub(crate) fn observation(
         &self,
         observation: &Observation,
         owner: usize,
         out: &mut Vec<Event>,
     ) {
-        if let Some(trace) = &observation.trace {
-            Self::push(
-                out,
-                owner,
-                "trace-create",
-                observation.end_time,
-                self.trace_body(observation, trace),
-            );
+        let is_root = observation.parent_id.is_none();
+        // A continued trace belongs to the service it came from; only attributes set here
+        // are this process's to send.
+        if is_root || (observation.remote_parent && observation.trace.is_some()) {
+            let none = TraceAttributes::default();
+            let trace = observation.trace.as_deref().unwrap_or(&none);
+            let body = self.trace_body(observation, trace, is_root);
+            Self::push(out, owner, "trace-create", observation.start_time, body);
         }
         let generation = observation.generation.as_deref();
-        let mut metadata_with_type;
-        let mut metadata = &observation.metadata;
-        let (create_kind, update_kind) = match observation.kind {
-            ObservationType::Generation => ("generation-create", "generation-update"),
-            ObservationType::Event => ("event-create", ""),
-            ObservationType::Span => ("span-create", "span-update"),
-            // Older servers only know spans here; keep the type visible rather than lose it.
-            other => {
-                metadata_with_type = observation.metadata.clone();
-                metadata_with_type.insert("observation_type".into(), other.as_str().into());
-                metadata = &metadata_with_type;
-                ("span-create", "span-update")
-            }
-        };
+        let is_generation = observation.kind == ObservationType::Generation;
+        let prompt = generation
+            .and_then(|g| g.prompt.as_ref())
+            .filter(|_| is_generation);
         let create = CreateBody {
             id: observation.id,
             trace_id: observation.trace_id,
             parent_observation_id: observation.parent_id,
-            name: &observation.name,
+            name: clip_name(&observation.name),
             start_time: rfc3339(observation.start_time),
             input: observation.input.as_ref(),
-            metadata,
+            metadata: &observation.metadata,
             version: observation.version.as_deref(),
-            environment: self.environment.as_deref(),
+            environment: self.environment_of(observation),
             model: generation.and_then(|g| g.model.as_deref()),
             model_parameters: generation
                 .map(|g| &g.model_parameters)
                 .filter(|parameters| !parameters.is_empty()),
-            prompt_name: generation
-                .and_then(|g| g.prompt.as_ref())
-                .map(|p| p.name.as_str()),
-            prompt_version: generation
-                .and_then(|g| g.prompt.as_ref())
-                .map(|p| p.version),
+            prompt_name: prompt.map(|p| p.name.as_str()),
+            prompt_version: prompt.map(|p| p.version),
         };
-        let level = (observation.level != Level::Default).then(|| observation.level.as_str());
-        if update_kind.is_empty() {
-            let body = PointBody {
-                create,
-                output: observation.output.as_ref(),
-                level,
-                status_message: observation.status_message.as_deref(),
-            };
-            Self::push(out, owner, create_kind, observation.start_time, body);
-            return;
-        }
-        Self::push(out, owner, create_kind, observation.start_time, create);
-        let update = UpdateBody {
-            id: observation.id,
-            trace_id: observation.trace_id,
-            end_time: rfc3339(observation.end_time),
+        let end = EndFields {
+            end_time: (observation.kind != ObservationType::Event)
+                .then(|| rfc3339(observation.end_time)),
             output: observation.output.as_ref(),
-            level,
+            level: (observation.level != Level::Default).then(|| observation.level.as_str()),
             status_message: observation.status_message.as_deref(),
             usage_details: generation
                 .map(|g| &g.usage_details)
@@ -287,28 +276,67 @@ impl IngestionEncoder {
                 .and_then(|g: &GenerationDetails| g.completion_start_time)
                 .map(rfc3339),
         };
+        let (create_kind, update_kind) = match observation.kind {
+            ObservationType::Span => ("span-create", "span-update"),
+            ObservationType::Generation => ("generation-create", "generation-update"),
+            ObservationType::Event => ("event-create", ""),
+            ObservationType::Agent => ("agent-create", ""),
+            ObservationType::Tool => ("tool-create", ""),
+            ObservationType::Chain => ("chain-create", ""),
+            ObservationType::Retriever => ("retriever-create", ""),
+            ObservationType::Evaluator => ("evaluator-create", ""),
+            ObservationType::Guardrail => ("guardrail-create", ""),
+            ObservationType::Embedding => ("embedding-create", ""),
+        };
+        if update_kind.is_empty() {
+            let body = WholeBody { create, end };
+            Self::push(out, owner, create_kind, observation.start_time, body);
+            return;
+        }
+        Self::push(out, owner, create_kind, observation.start_time, create);
+        let update = UpdateBody {
+            id: observation.id,
+            trace_id: observation.trace_id,
+            end,
+        };
         Self::push(out, owner, update_kind, observation.end_time, update);
     }
 
+    fn environment_of<'a>(&'a self, observation: &'a Observation) -> Option<&'a str> {
+        observation
+            .trace
+            .as_ref()
+            .and_then(|trace| trace.environment.as_deref())
+            .or(self.environment.as_deref())
+    }
+
+    /// The trace as this observation knows it; the root also lends the trace its name, input
+    /// and output where the program set none.
     fn trace_body<'a>(
         &'a self,
-        observation: &Observation,
+        observation: &'a Observation,
         trace: &'a TraceAttributes,
+        is_root: bool,
     ) -> TraceBody<'a> {
+        let root = |own: Option<&'a CapturedValue>| own.filter(|_| is_root);
         TraceBody {
             id: observation.trace_id,
             timestamp: rfc3339(observation.start_time),
-            name: trace.name.as_deref(),
+            name: trace
+                .name
+                .as_deref()
+                .or_else(|| is_root.then_some(&*observation.name))
+                .map(clip_name),
             user_id: trace.user_id.as_deref(),
             session_id: trace.session_id.as_deref(),
             tags: &trace.tags,
             metadata: &trace.metadata,
-            input: trace.input.as_ref(),
-            output: trace.output.as_ref(),
+            input: trace.input.as_ref().or(root(observation.input.as_ref())),
+            output: trace.output.as_ref().or(root(observation.output.as_ref())),
             public: trace.public,
             release: trace.release.as_deref().or(self.release.as_deref()),
             version: trace.version.as_deref(),
-            environment: trace.environment.as_deref().or(self.environment.as_deref()),
+            environment: self.environment_of(observation),
         }
     }
 
@@ -374,6 +402,13 @@ struct EventError {
     error: Option<Value>,
 }
 
+/// Langfuse answers every batch it got as far as reading with `{successes, errors}`.
+fn is_batch_answer(answer: &Value) -> bool {
+    ["successes", "errors"]
+        .iter()
+        .any(|key| answer.get(key).is_some_and(Value::is_array))
+}
+
 fn retryable(status: u16) -> bool {
     matches!(status, 408 | 429 | 500..=599)
 }
@@ -407,7 +442,6 @@ pub(crate) async fn deliver(
     encoder: &IngestionEncoder,
     transport: &Transport,
     counters: &Counters,
-    gzip: bool,
     max_events: usize,
     events: Vec<Event>,
     owners: usize,
@@ -419,15 +453,19 @@ pub(crate) async fn deliver(
         .map(|batch| (batch, 0))
         .collect();
     while let Some((batch, round)) = work.pop() {
+        // Never gzipped: this route parses the body as JSON without undoing Content-Encoding.
         let payload = super::payload(
             encoder.request_body(&batch),
             "application/json",
-            gzip,
+            false,
             distinct_owners(&batch),
         );
-        match transport.post(PATH, &payload, counters).await {
-            Ok((_, body)) => {
-                let response: BatchResponse = serde_json::from_slice(&body).unwrap_or_default();
+        match transport
+            .post(PATH, &payload, counters, is_batch_answer)
+            .await
+        {
+            Ok(answer) => {
+                let response: BatchResponse = serde_json::from_value(answer).unwrap_or_default();
                 let errors: HashMap<&str, &EventError> =
                     response.errors.iter().map(|e| (e.id.as_str(), e)).collect();
                 let mut again = Vec::new();
@@ -440,6 +478,10 @@ pub(crate) async fn deliver(
                         continue;
                     }
                     failed[event.owner] = true;
+                    if refused_by_v4_server(error) {
+                        report_refusal(encoder, event.kind);
+                        continue;
+                    }
                     diagnostics::warn(
                         "event-rejected",
                         format_args!(
@@ -482,6 +524,23 @@ pub(crate) async fn deliver(
     failed
 }
 
+/// The text a v4 server (`events_only`) gives every event type but scores and logs.
+fn refused_by_v4_server(error: &EventError) -> bool {
+    matches!(&error.error, Some(Value::String(text)) if text.contains("only accepts score and log events"))
+}
+
+fn report_refusal(encoder: &IngestionEncoder, kind: &str) {
+    diagnostics::error_once(
+        &encoder.refusal_reported,
+        format_args!(
+            "this Langfuse server (v4) accepts only scores on /api/public/ingestion and refused \
+             a {kind} event: observations sent with LANGFUSE_EXPORTER=ingestion are lost. Use \
+             LANGFUSE_EXPORTER=otlp (the default) for this server; the ingestion exporter is \
+             for Langfuse v2 and v3 servers. Refused records are counted as failed in stats()."
+        ),
+    );
+}
+
 /// Records behind `events`: `retried` counts records, and one record is several events.
 fn distinct_owners(events: &[Event]) -> usize {
     let mut owners: Vec<usize> = events.iter().map(|event| event.owner).collect();
@@ -510,6 +569,7 @@ mod tests {
             environment: Some("test".into()),
             release: Some("r1".into()),
             public_key: None,
+            refusal_reported: AtomicBool::new(false),
         }
     }
 
@@ -539,7 +599,15 @@ mod tests {
             session_id: Some("s".into()),
             ..TraceAttributes::default()
         }));
+        obs.parent_id = Some(ObservationId::random());
         let mut events = Vec::new();
+        encoder().observation(&obs, 0, &mut events);
+        assert_eq!(
+            events[0].kind, "generation-create",
+            "a child sends no trace-create, even when it carries trace attributes"
+        );
+        obs.parent_id = None;
+        events.clear();
         encoder().observation(&obs, 0, &mut events);
         let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
         assert_eq!(
@@ -549,6 +617,12 @@ mod tests {
         let [trace, create, update] = [parse(&events[0]), parse(&events[1]), parse(&events[2])];
         assert_eq!(trace["body"]["sessionId"], "s");
         assert_eq!(trace["body"]["release"], "r1");
+        assert_eq!(trace["body"]["name"], "llm", "the root names the trace");
+        assert_eq!(
+            trace["body"]["input"], "hi",
+            "the root's input is the trace's"
+        );
+        assert_eq!(trace["body"]["output"]["a"], 1);
         assert_eq!(create["body"]["id"], update["body"]["id"]);
         assert_ne!(
             create["id"], update["id"],
@@ -563,16 +637,86 @@ mod tests {
     }
 
     #[test]
-    fn other_types_travel_as_spans_that_keep_their_type() {
+    fn types_without_an_update_event_travel_whole_in_their_own_create() {
         let mut obs = Observation::new(TraceId::random(), ObservationId::random(), "search");
-        obs.kind = ObservationType::Tool;
+        obs.parent_id = Some(ObservationId::random());
+        obs.output = Some(CapturedValue::text("found"));
+        obs.generation = Some(Box::new(GenerationDetails {
+            prompt: Some(PromptRef {
+                name: "p".into(),
+                version: 1,
+            }),
+            ..GenerationDetails::default()
+        }));
+        for (kind, event_type) in [
+            (ObservationType::Tool, "tool-create"),
+            (ObservationType::Agent, "agent-create"),
+            (ObservationType::Embedding, "embedding-create"),
+        ] {
+            obs.kind = kind;
+            let mut events = Vec::new();
+            encoder().observation(&obs, 0, &mut events);
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].kind, event_type);
+            let body = &parse(&events[0])["body"];
+            assert_eq!(body["output"], "found");
+            assert!(body["endTime"].is_string());
+            assert!(
+                body.get("promptName").is_none(),
+                "prompts link generations only"
+            );
+        }
+        obs.kind = ObservationType::Event;
         let mut events = Vec::new();
         encoder().observation(&obs, 0, &mut events);
+        let body = &parse(&events[0])["body"];
+        assert_eq!(events[0].kind, "event-create");
+        assert!(body.get("endTime").is_none(), "an event has no end");
+    }
+
+    #[test]
+    fn a_root_without_trace_attributes_still_sends_its_trace_once() {
+        let mut root = Observation::new(TraceId::random(), ObservationId::random(), "job");
+        root.input = Some(CapturedValue::text("in"));
+        let mut events = Vec::new();
+        encoder().observation(&root, 0, &mut events);
+        let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["trace-create", "span-create", "span-update"]);
+        let trace = parse(&events[0]);
+        assert_eq!(trace["body"]["name"], "job");
+        assert_eq!(trace["body"]["input"], "in");
+        assert_eq!(trace["body"]["environment"], "test");
+
+        // The first observation here of a trace continued from elsewhere sends only what
+        // was set here, and only when something was.
+        let mut continued = Observation::new(root.trace_id, ObservationId::random(), "step");
+        continued.parent_id = Some(ObservationId::random());
+        continued.remote_parent = true;
+        events.clear();
+        encoder().observation(&continued, 0, &mut events);
         assert_eq!(events[0].kind, "span-create");
-        assert_eq!(
-            parse(&events[0])["body"]["metadata"]["observation_type"],
-            "tool"
-        );
+        continued.trace = Some(Arc::new(TraceAttributes {
+            user_id: Some("u".into()),
+            ..TraceAttributes::default()
+        }));
+        events.clear();
+        encoder().observation(&continued, 0, &mut events);
+        let trace = parse(&events[0]);
+        assert_eq!(events[0].kind, "trace-create");
+        assert_eq!(trace["body"]["userId"], "u");
+        assert!(trace["body"].get("name").is_none());
+    }
+
+    #[test]
+    fn names_are_cut_to_what_langfuse_accepts() {
+        let long = "n".repeat(1500);
+        let obs = Observation::new(TraceId::random(), ObservationId::random(), long);
+        let mut events = Vec::new();
+        encoder().observation(&obs, 0, &mut events);
+        for event in &events[..2] {
+            let name = parse(event)["body"]["name"].as_str().unwrap().to_owned();
+            assert_eq!(name.chars().count(), 1000);
+        }
     }
 
     #[test]

@@ -33,6 +33,18 @@ use worker::{Control, Reply, Worker};
 /// input, output and metadata cut, largest first, with a visible marker.
 pub const MAX_EVENT_BYTES: usize = 1_000_000;
 
+/// Langfuse's schemas allow names of up to this many characters; a longer trace name makes
+/// the server drop the whole trace event.
+const MAX_NAME_CHARS: usize = 1000;
+
+/// `name`, cut to what Langfuse accepts.
+fn clip_name(name: &str) -> &str {
+    match name.char_indices().nth(MAX_NAME_CHARS) {
+        Some((cut, _)) => &name[..cut],
+        None => name,
+    }
+}
+
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -259,11 +271,23 @@ impl Exporter {
         shared.queue.push(Item::Observation(observation), size)
     }
 
-    /// Hands a score to the exporter without waiting; see [`record`](Self::record).
+    /// Hands a score to the exporter without waiting; see [`record`](Self::record). A score
+    /// Langfuse would refuse (no name, an empty id, a value that is not a finite number) is
+    /// not accepted, with a warning that says why.
     pub fn score(&self, score: Score) -> bool {
         let Some(shared) = &self.shared else {
             return false;
         };
+        if let Some(problem) = score.problem() {
+            diagnostics::warn(
+                "score-invalid",
+                format_args!(
+                    "score {:?} of trace {} was not sent because {problem}",
+                    score.name, score.trace_id
+                ),
+            );
+            return false;
+        }
         let item = Item::Score(Box::new(score));
         let size = item.estimated_size();
         shared.queue.push(item, size)

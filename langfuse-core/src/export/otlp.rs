@@ -13,26 +13,38 @@ use serde_json::{Map, Value};
 
 use crate::capture::CapturedValue;
 use crate::config::Config;
-use crate::observation::{Level, Observation, TraceAttributes};
+use crate::observation::{Level, Observation, ObservationType, TraceAttributes};
 use crate::timestamp::{rfc3339, unix_nanos};
+
+use super::clip_name;
 
 pub(crate) const PATH: &str = "/api/public/otel/v1/traces";
 
-const SCOPE_NAME: &str = "langfuse-observe";
+/// The server treats spans of a scope named `langfuse-sdk…` as Langfuse SDK spans; any other
+/// scope gets a raw dump of all its attributes in every observation's metadata.
+const SCOPE_NAME: &str = "langfuse-sdk";
+const SDK_NAME: &str = "langfuse-observe";
 
 pub(crate) struct OtlpEncoder {
     resource: Resource,
+    scope: InstrumentationScope,
     environment: Option<String>,
 }
 
 impl OtlpEncoder {
     pub(crate) fn new(config: &Config) -> Self {
         let mut attributes = vec![
-            string("service.name", "langfuse-observe"),
+            string("service.name", config.service_name()),
             string("telemetry.sdk.language", "rust"),
-            string("telemetry.sdk.name", SCOPE_NAME),
+            string("telemetry.sdk.name", SDK_NAME),
             string("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
         ];
+        attributes.extend(
+            config
+                .resource_attributes()
+                .iter()
+                .map(|(key, value)| string(key, value)),
+        );
         if let Some(environment) = config.environment() {
             attributes.push(string("langfuse.environment", environment));
         }
@@ -43,6 +55,16 @@ impl OtlpEncoder {
             resource: Resource {
                 attributes,
                 ..Resource::default()
+            },
+            scope: InstrumentationScope {
+                name: SCOPE_NAME.to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                attributes: config
+                    .public_key()
+                    .map(|key| string("public_key", key))
+                    .into_iter()
+                    .collect(),
+                ..InstrumentationScope::default()
             },
             environment: config.environment().map(str::to_owned),
         }
@@ -58,11 +80,7 @@ impl OtlpEncoder {
             resource_spans: vec![ResourceSpans {
                 resource: Some(self.resource.clone()),
                 scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: SCOPE_NAME.to_owned(),
-                        version: env!("CARGO_PKG_VERSION").to_owned(),
-                        ..InstrumentationScope::default()
-                    }),
+                    scope: Some(self.scope.clone()),
                     spans,
                     schema_url: String::new(),
                 }],
@@ -136,7 +154,12 @@ impl OtlpEncoder {
                     &rfc3339(time),
                 ));
             }
-            if let Some(prompt) = &generation.prompt {
+            // The server links prompts to generations only.
+            let prompt = generation
+                .prompt
+                .as_ref()
+                .filter(|_| observation.kind == ObservationType::Generation);
+            if let Some(prompt) = prompt {
                 attributes.push(string("langfuse.observation.prompt.name", &prompt.name));
                 attributes.push(int(
                     "langfuse.observation.prompt.version",
@@ -158,7 +181,7 @@ impl OtlpEncoder {
                 .parent_id
                 .map(|parent| parent.to_bytes().to_vec())
                 .unwrap_or_default(),
-            name: observation.name.clone().into_owned(),
+            name: clip_name(&observation.name).to_owned(),
             kind: span::SpanKind::Internal as i32,
             start_time_unix_nano: unix_nanos(observation.start_time),
             end_time_unix_nano: unix_nanos(observation.end_time),
@@ -171,7 +194,7 @@ impl OtlpEncoder {
 
 fn trace_attributes(out: &mut Vec<KeyValue>, trace: &TraceAttributes, version_free: bool) {
     if let Some(name) = &trace.name {
-        out.push(string("langfuse.trace.name", name));
+        out.push(string("langfuse.trace.name", clip_name(name)));
     }
     if let Some(user) = &trace.user_id {
         out.push(string("user.id", user));

@@ -1,19 +1,30 @@
-//! HTTP to Langfuse: authentication headers, and retries with exponential backoff and jitter.
+//! HTTP to Langfuse: authentication headers, retries with exponential backoff and jitter, and
+//! the checks that an answer really came from Langfuse.
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::StatusCode;
+use reqwest::header::{
+    HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER,
+};
+use reqwest::{redirect, StatusCode};
 
 use crate::config::Config;
 use crate::diagnostics;
 
 use super::queue::Counters;
 
-/// The longest wait honoured from a `Retry-After` header, and the cap of exponential backoff.
+/// The cap of exponential backoff, and of a `Retry-After` wait (which the flush deadline may
+/// cap further).
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// How much of an answer is read: Langfuse's answers are small, and a misconfigured URL must
+/// not make the worker buffer whatever a stranger sends.
+pub(crate) const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+const NOT_LANGFUSE: &str = "the response did not come from Langfuse; check LANGFUSE_BASE_URL \
+     and any proxy";
 
 /// Why a request did not succeed, after any retries.
 #[derive(Debug)]
@@ -24,6 +35,10 @@ pub(crate) enum Failure {
     TooLarge,
     /// A status that retrying cannot fix (400, 404, …), with what the server said.
     Rejected(StatusCode, String),
+    /// A 2xx answer whose body is not what Langfuse answers, e.g. a proxy's sign-in page.
+    NotLangfuse(StatusCode, String),
+    /// A 301, 302 or 303 redirect, which would turn the POST into a bodiless GET.
+    Redirected(StatusCode, String),
     /// Retryable failures until the retry budget ran out; the last reason.
     GaveUp(String),
 }
@@ -34,6 +49,13 @@ impl Failure {
             Self::Unauthorized(status) => format!("keys rejected (HTTP {status})"),
             Self::TooLarge => "payload too large (HTTP 413)".to_owned(),
             Self::Rejected(status, body) => format!("HTTP {status}: {body}"),
+            Self::NotLangfuse(status, seen) => {
+                format!("{NOT_LANGFUSE} (HTTP {status}, {seen})")
+            }
+            Self::Redirected(status, location) => format!(
+                "the server redirected the request (HTTP {status}) to {location}; set \
+                 LANGFUSE_BASE_URL to the address Langfuse answers on"
+            ),
             Self::GaveUp(reason) => format!("gave up after retries: {reason}"),
         }
     }
@@ -53,7 +75,10 @@ pub(crate) struct Transport {
     base_url: String,
     max_retries: u32,
     backoff: Duration,
+    /// A `Retry-After` longer than this would outlast every flush of the batch.
+    max_retry_after: Duration,
     keys_rejected: AtomicBool,
+    retry_after_capped: AtomicBool,
     credentials: Option<(String, String)>,
 }
 
@@ -75,8 +100,18 @@ impl Transport {
                 headers.insert("x-langfuse-public-key", value);
             }
         }
+        // 307 and 308 keep the method and body; 301, 302 and 303 would turn a POST into a GET
+        // without a body, so they are reported instead of followed.
+        let redirects = redirect::Policy::custom(|attempt| {
+            if matches!(attempt.status().as_u16(), 301..=303) || attempt.previous().len() >= 5 {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
         let client = reqwest::Client::builder()
             .default_headers(headers)
+            .redirect(redirects)
             .timeout(config.timeout())
             .user_agent(concat!("langfuse-observe/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -85,7 +120,9 @@ impl Transport {
             base_url: config.base_url().as_str().trim_end_matches('/').to_owned(),
             max_retries: config.max_retries(),
             backoff: config.retry_backoff(),
+            max_retry_after: config.flush_timeout().min(MAX_RETRY_DELAY),
             keys_rejected: AtomicBool::new(false),
+            retry_after_capped: AtomicBool::new(false),
             credentials: config
                 .public_key()
                 .zip(config.secret_key())
@@ -109,7 +146,8 @@ impl Transport {
                 id: String,
             }
             let response = request.send().await.ok()?.error_for_status().ok()?;
-            let projects: Projects = serde_json::from_slice(&response.bytes().await.ok()?).ok()?;
+            let body = read_capped(response).await.ok()?;
+            let projects: Projects = serde_json::from_slice(&body).ok()?;
             projects.data.into_iter().next().map(|project| project.id)
         }
     }
@@ -119,13 +157,15 @@ impl Transport {
     }
 
     /// POSTs `payload` to `path`, retrying network errors, timeouts, 408, 429 and 5xx.
-    /// Returns the status and body of the first 2xx answer.
+    /// Returns the body of the first 2xx answer that `is_langfuse` recognises as the route's
+    /// answer; any other 2xx is [`Failure::NotLangfuse`].
     pub(crate) async fn post(
         &self,
         path: &str,
         payload: &Payload,
         counters: &Counters,
-    ) -> Result<(StatusCode, Bytes), Failure> {
+        is_langfuse: fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value, Failure> {
         let url = self.url(path);
         let mut attempt = 0;
         loop {
@@ -143,12 +183,17 @@ impl Transport {
             let (reason, retry_after) = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    if status.is_success() {
-                        let body = response.bytes().await.unwrap_or_default();
-                        return Ok((status, body));
-                    }
                     let retry_after = parse_retry_after(response.headers());
                     match status.as_u16() {
+                        200..=299 => return Self::recognise(response, is_langfuse).await,
+                        301..=303 => {
+                            let location = response
+                                .headers()
+                                .get(LOCATION)
+                                .and_then(|value| value.to_str().ok())
+                                .map_or_else(|| "an unnamed location".to_owned(), without_userinfo);
+                            return Err(Failure::Redirected(status, location));
+                        }
                         401 | 403 => {
                             self.report_rejected_keys(status, &url);
                             return Err(Failure::Unauthorized(status));
@@ -156,8 +201,9 @@ impl Transport {
                         413 => return Err(Failure::TooLarge),
                         408 | 429 | 500..=599 => (format!("HTTP {status}"), retry_after),
                         _ => {
-                            let body = response.text().await.unwrap_or_default();
-                            return Err(Failure::Rejected(status, clip(&body, 500)));
+                            let body = read_capped(response).await.unwrap_or_default();
+                            let text = String::from_utf8_lossy(&body);
+                            return Err(Failure::Rejected(status, clip(&text, 500)));
                         }
                     }
                 }
@@ -166,7 +212,10 @@ impl Transport {
             if attempt >= self.max_retries {
                 return Err(Failure::GaveUp(reason));
             }
-            let delay = retry_after.unwrap_or_else(|| self.backoff_delay(attempt));
+            let delay = match retry_after {
+                Some(asked) => self.honour_retry_after(asked, &url),
+                None => self.backoff_delay(attempt),
+            };
             diagnostics::debug(format_args!(
                 "POST {url} failed ({reason}); retry {} of {} in {delay:?}",
                 attempt + 1,
@@ -176,6 +225,47 @@ impl Transport {
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
+    }
+
+    /// A 2xx answer counts only when it is the JSON Langfuse sends on this route.
+    async fn recognise(
+        response: reqwest::Response,
+        is_langfuse: fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value, Failure> {
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("no content type")
+            .to_owned();
+        let body = read_capped(response)
+            .await
+            .map_err(|error| Failure::GaveUp(describe_network_error(&error)))?;
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(answer) if is_langfuse(&answer) => Ok(answer),
+            _ => Err(Failure::NotLangfuse(
+                status,
+                format!("{content_type}, {} bytes", body.len()),
+            )),
+        }
+    }
+
+    /// The wait a `Retry-After` asks for, cut so that the batch can still be delivered
+    /// within a flush deadline; says once when it cuts.
+    fn honour_retry_after(&self, asked: Duration, url: &str) -> Duration {
+        if asked <= self.max_retry_after {
+            return asked;
+        }
+        diagnostics::warn_once(
+            &self.retry_after_capped,
+            format_args!(
+                "{url} asked to wait {asked:?} before retrying; waiting {:?} instead, so that \
+                 a flush can finish within LANGFUSE_FLUSH_TIMEOUT",
+                self.max_retry_after
+            ),
+        );
+        self.max_retry_after
     }
 
     /// Exponential backoff from the configured base, capped, with jitter in [50%, 100%].
@@ -212,7 +302,33 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse()
         .ok()?;
     (seconds.is_finite() && seconds >= 0.0)
-        .then(|| Duration::from_secs_f64(seconds).min(MAX_RETRY_DELAY))
+        .then(|| Duration::from_secs_f64(seconds.min(MAX_RETRY_DELAY.as_secs_f64())))
+}
+
+/// Reads at most [`MAX_RESPONSE_BYTES`] of a body; the rest is never downloaded.
+pub(crate) async fn read_capped(mut response: reqwest::Response) -> Result<Bytes, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_RESPONSE_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_RESPONSE_BYTES {
+            break;
+        }
+    }
+    Ok(Bytes::from(body))
+}
+
+/// A URL for a message, without any `user:password@` it may carry.
+fn without_userinfo(text: &str) -> String {
+    match reqwest::Url::parse(text) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        // A relative location has no userinfo.
+        Err(_) => text.to_owned(),
+    }
 }
 
 fn describe_network_error(error: &reqwest::Error) -> String {
@@ -252,10 +368,21 @@ mod tests {
         assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("86400"));
         assert_eq!(parse_retry_after(&headers), Some(MAX_RETRY_DELAY));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("1e300"));
+        assert_eq!(parse_retry_after(&headers), Some(MAX_RETRY_DELAY));
         headers.insert(
             RETRY_AFTER,
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
         assert_eq!(parse_retry_after(&headers), None);
+    }
+
+    #[test]
+    fn locations_lose_their_userinfo() {
+        assert_eq!(
+            without_userinfo("https://user:pw@proxy.example/login"),
+            "https://proxy.example/login"
+        );
+        assert_eq!(without_userinfo("/sign-in"), "/sign-in");
     }
 }

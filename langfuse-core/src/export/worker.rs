@@ -198,7 +198,9 @@ struct Delivery {
     transport: Transport,
     otlp: OtlpEncoder,
     ingestion: IngestionEncoder,
+    /// Applies to OTLP only: the ingestion route does not undo gzip.
     gzip: bool,
+    otlp_404_hint: &'static str,
     max_batch: usize,
     mask: Option<crate::config::Mask>,
 }
@@ -274,7 +276,6 @@ impl Delivery {
             &self.ingestion,
             &self.transport,
             counters,
-            self.gzip,
             self.max_batch,
             events,
             owners,
@@ -315,7 +316,11 @@ impl Delivery {
                 self.gzip,
                 batch.len(),
             );
-            match self.transport.post(otlp::PATH, &payload, counters).await {
+            match self
+                .transport
+                .post(otlp::PATH, &payload, counters, serde_json::Value::is_object)
+                .await
+            {
                 Ok(_) => settle(batch.len(), 0),
                 Err(Failure::TooLarge) if batch.len() > 1 => {
                     let (first, second) = batch.split_at(batch.len() / 2);
@@ -329,10 +334,10 @@ impl Delivery {
                             diagnostics::warn(
                                 "otlp-404",
                                 format_args!(
-                                    "{} answered 404: this Langfuse server has no OTLP endpoint \
-                                 (it is older than v3). Set LANGFUSE_EXPORTER=ingestion to use \
-                                 the batch-ingestion API instead.",
-                                    self.transport.url(otlp::PATH)
+                                    "{} answered 404, so {} observations were not delivered: {}",
+                                    self.transport.url(otlp::PATH),
+                                    batch.len(),
+                                    self.otlp_404_hint
                                 ),
                             )
                         }
@@ -387,6 +392,7 @@ impl Worker {
                 otlp: OtlpEncoder::new(config),
                 ingestion: IngestionEncoder::new(config),
                 gzip: config.gzip(),
+                otlp_404_hint: otlp_404_hint(config),
                 max_batch: config.flush_at(),
                 mask: config.mask().cloned(),
             },
@@ -524,6 +530,17 @@ impl Worker {
             self.inbox.reply(waiter, &self.queue);
         }
         self.inbox.reply(shutdown, &self.queue);
+    }
+}
+
+/// What to do about a 404 from the OTLP route: Langfuse answers there from its root, so a
+/// base URL with a path is the likely cause; without one, the server predates OTLP.
+fn otlp_404_hint(config: &Config) -> &'static str {
+    if config.base_url().path() == "/" {
+        "this Langfuse server has no OTLP endpoint (it is older than v3); set \
+         LANGFUSE_EXPORTER=ingestion to use the batch-ingestion API instead"
+    } else {
+        "Langfuse's API is at the root of its address: remove the path from LANGFUSE_BASE_URL"
     }
 }
 
