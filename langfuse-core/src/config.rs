@@ -106,8 +106,8 @@ pub enum ExporterKind {
     /// OTLP over HTTP to `{base_url}/api/public/otel/v1/traces`, the default when both keys are
     /// set (`LANGFUSE_EXPORTER=otlp`).
     Otlp,
-    /// The legacy batch-ingestion API at `{base_url}/api/public/ingestion`, for servers
-    /// without the OTLP endpoint (`LANGFUSE_EXPORTER=ingestion`).
+    /// The legacy batch-ingestion API at `{base_url}/api/public/ingestion`, for Langfuse v2
+    /// and v3 servers (`LANGFUSE_EXPORTER=ingestion`). A v4 server accepts only scores there.
     Ingestion,
     /// Nothing is sent: a readable trace tree on stderr, or JSON lines to
     /// [`Config::console_file`]. The default without keys (`LANGFUSE_EXPORTER=console`).
