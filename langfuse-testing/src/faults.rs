@@ -16,6 +16,8 @@ pub enum Route {
     Ingestion,
     /// `GET /api/public/projects`.
     Projects,
+    /// `GET /api/public/health`.
+    Health,
 }
 
 impl Route {
@@ -125,16 +127,30 @@ enum Action {
     Delay(Duration),
     DropConnection,
     EventErrors(EventErrors),
+    HtmlSignIn { status: u16 },
+    Redirect { status: u16, location: String },
+    HugeBody { status: u16, bytes: usize },
+    NotFound,
+}
+
+/// The requests a fault applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// The routes that carry data (OTLP and ingestion).
+    Data,
+    Only(Route),
+    Every,
 }
 
 /// One rule of a fault plan: an action, the requests it applies to, and how many times.
 ///
 /// A fault fires once unless [`Fault::times`] or [`Fault::always`] says otherwise. Without
-/// [`Fault::on`] it applies to the data routes (OTLP and ingestion) but not to the project lookup.
+/// [`Fault::on`] it applies to the data routes (OTLP and ingestion) but not to the project lookup
+/// or the health check; [`Fault::not_found`] applies to every route unless narrowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
     action: Action,
-    route: Option<Route>,
+    target: Target,
     remaining: Option<usize>,
 }
 
@@ -142,12 +158,17 @@ impl Fault {
     fn new(action: Action) -> Self {
         Fault {
             action,
-            route: None,
+            target: Target::Data,
             remaining: Some(1),
         }
     }
 
-    /// Answers with this status and a JSON error body, without applying anything.
+    /// Answers with this status and the body the real server gives for it on the route, without
+    /// applying anything: 401 and 403 with the §1.1 texts (`Invalid credentials. …`, `Ingestion
+    /// suspended: …`), 429 as [`Fault::rate_limited`] with one second, 500 with
+    /// `{"message":"Internal Server Error","error":…}` on OTLP and
+    /// `{"message":"Invalid request data","errors":[…]}` on ingestion, 413 with the ingestion
+    /// route's plain text; other statuses with a JSON body naming the status.
     ///
     /// # Panics
     ///
@@ -157,7 +178,9 @@ impl Fault {
         Fault::new(Action::Status(status))
     }
 
-    /// Answers 429 with a `Retry-After` header of this many seconds.
+    /// Answers 429 like Langfuse Cloud (§1.4): `Retry-After` (this many seconds),
+    /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` headers, and the
+    /// `{"message":"Rate limit exceeded","code":"rate_limited","details":{…}}` body.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         Fault::new(Action::RateLimited { retry_after_secs })
     }
@@ -182,6 +205,57 @@ impl Fault {
         Fault::new(Action::EventErrors(errors)).on(Route::Ingestion)
     }
 
+    /// Answers with this (typically 2xx) status, `content-type: text/html` and an HTML sign-in
+    /// page, as a login proxy in front of Langfuse would. Nothing is applied.
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not an HTTP status code (100..=999).
+    pub fn html_sign_in_page(status: u16) -> Self {
+        assert_status(status);
+        Fault::new(Action::HtmlSignIn { status })
+    }
+
+    /// Answers with a redirect status (301, 302, 303, 307 or 308) and a `Location` header with
+    /// `location`: an absolute URL, or a path such as `/moved/api/public/ingestion` that a client
+    /// resolves against this server. Nothing is applied.
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not one of the five redirect statuses.
+    pub fn redirect(status: u16, location: impl Into<String>) -> Self {
+        assert!(
+            matches!(status, 301 | 302 | 303 | 307 | 308),
+            "{status} is not a redirect status"
+        );
+        Fault::new(Action::Redirect {
+            status,
+            location: location.into(),
+        })
+    }
+
+    /// Answers with this status and a body of exactly `bytes` bytes (`content-type:
+    /// text/plain`), for checking that a client reads only a bounded part of an answer. Nothing
+    /// is applied.
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not an HTTP status code (100..=999).
+    pub fn huge_body(status: u16, bytes: usize) -> Self {
+        assert_status(status);
+        Fault::new(Action::HugeBody { status, bytes })
+    }
+
+    /// Answers 404 with the not-found page on **every** route, as a Langfuse mounted under
+    /// another path (or a wrong base URL) would. Nothing is applied. Use [`Fault::on`] to narrow
+    /// it to one route.
+    pub fn not_found() -> Self {
+        Fault {
+            target: Target::Every,
+            ..Fault::new(Action::NotFound)
+        }
+    }
+
     /// Applies to the next `n` matching requests (default 1).
     pub fn times(mut self, n: usize) -> Self {
         self.remaining = Some(n);
@@ -196,7 +270,13 @@ impl Fault {
 
     /// Applies only to requests on this route.
     pub fn on(mut self, route: Route) -> Self {
-        self.route = Some(route);
+        self.target = Target::Only(route);
+        self
+    }
+
+    /// Applies to requests on every route, the project lookup and health check included.
+    pub fn on_every_route(mut self) -> Self {
+        self.target = Target::Every;
         self
     }
 
@@ -207,9 +287,10 @@ impl Fault {
 
     fn matches(&self, route: Route) -> bool {
         self.remaining != Some(0)
-            && match self.route {
-                Some(only) => only == route,
-                None => route.carries_data(),
+            && match self.target {
+                Target::Only(only) => only == route,
+                Target::Data => route.carries_data(),
+                Target::Every => true,
             }
     }
 
@@ -222,9 +303,11 @@ impl Fault {
 
 /// A fault plan for [`TestServer::set_faults`](super::TestServer::set_faults).
 ///
-/// Rules are checked in the order they were added. For each request the server first waits for
-/// every matching delay, then applies the first matching drop/status/429 rule, then the body size
-/// limit (413), then authentication, and last the ingestion per-event errors. Each rule that
+/// Rules are checked in the order they were added. For each request on a known route and method
+/// the server first waits for every matching delay, then applies the first matching rule that
+/// replaces the answer (drop, status, 429, HTML page, redirect, huge body, 404), then the body
+/// size limit (413); only then does the route's own processing start (body parsing,
+/// authentication, validation), and last come the ingestion per-event errors. Each rule that
 /// takes effect uses up one of its counts; rules whose count reaches zero disappear.
 ///
 /// ```
@@ -293,7 +376,9 @@ impl Faults {
     }
 
     /// Answers 413 to every data request whose body, as received (compressed if it was sent
-    /// compressed), is larger than `limit` bytes.
+    /// compressed), is larger than `limit` bytes: on ingestion with the plain text of the real
+    /// limit (`Body exceeded 4.5mb limit`), on OTLP (which has no limit of its own) with a proxy's
+    /// plain `Payload Too Large`.
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.max_body_bytes = Some(limit);
         self
@@ -325,12 +410,25 @@ impl Faults {
             if !rule.matches(route) {
                 continue;
             }
-            let fired = match rule.action {
-                Action::Status(status) => Some(Outcome::Status(status)),
-                Action::RateLimited { retry_after_secs } => {
-                    Some(Outcome::RateLimited { retry_after_secs })
-                }
+            let fired = match &rule.action {
+                Action::Status(429) => Some(Outcome::RateLimited {
+                    retry_after_secs: 1,
+                }),
+                Action::Status(status) => Some(Outcome::Status(*status)),
+                Action::RateLimited { retry_after_secs } => Some(Outcome::RateLimited {
+                    retry_after_secs: *retry_after_secs,
+                }),
                 Action::DropConnection => Some(Outcome::Drop),
+                Action::HtmlSignIn { status } => Some(Outcome::HtmlSignIn { status: *status }),
+                Action::Redirect { status, location } => Some(Outcome::Redirect {
+                    status: *status,
+                    location: location.clone(),
+                }),
+                Action::HugeBody { status, bytes } => Some(Outcome::HugeBody {
+                    status: *status,
+                    bytes: *bytes,
+                }),
+                Action::NotFound => Some(Outcome::NotFound),
                 Action::Delay(_) | Action::EventErrors(_) => None,
             };
             if fired.is_some() {
@@ -384,6 +482,10 @@ pub(crate) enum Outcome {
     RateLimited { retry_after_secs: u64 },
     Drop,
     TooLarge { limit: usize },
+    HtmlSignIn { status: u16 },
+    Redirect { status: u16, location: String },
+    HugeBody { status: u16, bytes: usize },
+    NotFound,
 }
 
 fn assert_status(status: u16) {

@@ -1,5 +1,5 @@
-//! One HTTP request from arrival to answer: routing, faults, authentication, decoding, applying
-//! to the model and recording.
+//! One HTTP request from arrival to answer: routing, faults, the route's own checks in the
+//! server's order, applying to the model and recording.
 //!
 //! Every request is recorded exactly once, with the status it got, in the same critical section
 //! that applies its data, so a test that sees the request also sees its effect.
@@ -13,24 +13,32 @@ use base64::Engine as _;
 use flate2::read::GzDecoder;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use prost::Message;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use super::faults::{Faults, Outcome, Route};
-use super::ingestion::{self, Batch, Effect};
-use super::model::{RecordedRequest, Store};
-use super::otlp;
+use crate::auth::{self, Access};
+use crate::faults::{Faults, Outcome, Route};
+use crate::js::{self, Ordered};
+use crate::model::{Catalog, RecordedRequest, ServerMode, Store};
+use crate::otlp::decode::{self, JsonError};
+use crate::otlp::Export;
+use crate::schema;
+use crate::time;
 
 pub(crate) const OTLP_PATH: &str = "/api/public/otel/v1/traces";
 pub(crate) const INGESTION_PATH: &str = "/api/public/ingestion";
 pub(crate) const PROJECTS_PATH: &str = "/api/public/projects";
+pub(crate) const HEALTH_PATH: &str = "/api/public/health";
+
+/// Next.js's `sizeLimit: "4.5mb"` on the ingestion route, in bytes as sent (§3.1).
+const INGESTION_BODY_LIMIT: usize = 4_718_592;
+
+/// How much of each answer's body [`RecordedRequest::response_body`] keeps.
+const RECORDED_BODY_LIMIT: usize = 64 * 1024;
 
 /// State shared by the server thread and the test thread.
 pub(crate) struct Shared {
@@ -39,34 +47,44 @@ pub(crate) struct Shared {
     generation: AtomicU64,
     changed: Condvar,
     faults: Mutex<Faults>,
-    expected_authorization: String,
+    public_key: String,
+    secret_key: String,
     project_id: String,
     project_name: String,
+    catalog: Catalog,
     in_flight: AtomicUsize,
     idle: Notify,
     /// See [`TestServerBuilder::build_model`](super::TestServerBuilder::build_model).
+    build_model: bool,
+}
+
+/// The settings a [`Shared`] is built from.
+pub(crate) struct Settings {
+    pub(crate) public_key: String,
+    pub(crate) secret_key: String,
+    pub(crate) project_id: String,
+    pub(crate) project_name: String,
+    pub(crate) faults: Faults,
+    pub(crate) mode: ServerMode,
+    pub(crate) catalog: Catalog,
     pub(crate) build_model: bool,
 }
 
 impl Shared {
-    pub(crate) fn new(
-        public_key: &str,
-        secret_key: &str,
-        project_id: String,
-        project_name: String,
-        faults: Faults,
-    ) -> Self {
+    pub(crate) fn new(settings: Settings) -> Self {
         Shared {
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store::new(settings.mode)),
             generation: AtomicU64::new(0),
             changed: Condvar::new(),
-            faults: Mutex::new(faults),
-            expected_authorization: basic_authorization(public_key, secret_key),
-            project_id,
-            project_name,
+            faults: Mutex::new(settings.faults),
+            public_key: settings.public_key,
+            secret_key: settings.secret_key,
+            project_id: settings.project_id,
+            project_name: settings.project_name,
+            catalog: settings.catalog,
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
-            build_model: true,
+            build_model: settings.build_model,
         }
     }
 
@@ -125,16 +143,16 @@ impl Shared {
         let _ = tokio::time::timeout(timeout, wait).await;
     }
 
-    pub(crate) fn authorization_header(&self) -> &str {
-        &self.expected_authorization
+    pub(crate) fn authorization_header(&self) -> String {
+        format!(
+            "Basic {}",
+            BASE64.encode(format!("{}:{}", self.public_key, self.secret_key))
+        )
     }
-}
 
-pub(crate) fn basic_authorization(public_key: &str, secret_key: &str) -> String {
-    format!(
-        "Basic {}",
-        BASE64.encode(format!("{public_key}:{secret_key}"))
-    )
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Access, String> {
+        auth::authenticate(headers, &self.public_key, &self.secret_key)
+    }
 }
 
 /// Counts a request as in flight for the graceful part of shutdown.
@@ -169,29 +187,22 @@ impl std::error::Error for DropConnection {}
 
 type HttpResponse = Response<Full<Bytes>>;
 
-/// A request body decoded far enough to be recorded and, later, applied.
-enum Payload {
-    Otlp {
-        request: ExportTraceServiceRequest,
-        json: bool,
-    },
-    Ingestion(Batch),
-    Empty,
-}
-
-/// Why a payload cannot be processed, as the status and message to answer with.
-struct Rejection {
+/// An answer before it becomes a hyper response, so its body can also be recorded.
+struct Answer {
     status: u16,
-    message: String,
+    content_type: &'static str,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Vec<u8>,
 }
 
-impl Rejection {
-    fn new(status: u16, message: impl Into<String>) -> Self {
-        Rejection {
-            status,
-            message: message.into(),
-        }
-    }
+/// What an accepted request changes in the model, applied together with its record.
+enum Change {
+    Nothing,
+    Otlp(Box<DecodedOtlp>),
+    Events {
+        logs: Vec<Value>,
+        events: Vec<schema::ValidEvent>,
+    },
 }
 
 pub(crate) async fn handle(
@@ -204,68 +215,71 @@ pub(crate) async fn handle(
     let body = body.collect().await.map_err(|_| DropConnection)?.to_bytes();
     let mut record = new_record(&parts, body.len());
 
-    let Some(route) = route_of(&parts.method, parts.uri.path()) else {
-        let message = format!("no route for {} {}", parts.method, parts.uri.path());
-        return Ok(finish(shared, record, error_response(404, &message)));
+    let Some(route) = route_of(parts.uri.path()) else {
+        return Ok(finish(shared, record, not_found(), Change::Nothing));
     };
+    let allowed = match route {
+        Route::Otlp | Route::Ingestion => Method::POST,
+        _ => Method::GET,
+    };
+    if parts.method != allowed {
+        return Ok(finish(
+            shared,
+            record,
+            method_not_allowed(route),
+            Change::Nothing,
+        ));
+    }
 
-    let payload = decode_payload(route, &parts.headers, &body);
-    if let Ok(payload) = &payload {
-        describe_payload(&mut record, payload, shared.build_model);
+    // Decoded up front (answered later, in the server's order) so that a request a fault fails
+    // is still recorded with its envelope and span ids.
+    let otlp = (route == Route::Otlp).then(|| decode_otlp(&parts.headers, &body));
+    let ingestion =
+        (route == Route::Ingestion).then(|| parse_ingestion_body(&parts.headers, &body));
+    if let Some(Ok(Some(decoded))) = &otlp {
+        if shared.build_model {
+            record.span_ids = decoded
+                .export
+                .spans()
+                .map(|(_, _, s)| s.span_id.clone())
+                .collect();
+        }
+    }
+    if let Some(Ok(root)) = &ingestion {
+        describe_batch(&mut record, root);
     }
 
     let decision = shared.faults().decide(route, body.len());
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
     }
-    match decision.outcome {
-        Some(Outcome::Drop) => {
-            record.status = None;
-            shared.update(|store| store.record_request(record));
-            return Err(DropConnection);
-        }
-        Some(Outcome::Status(status)) => {
-            let response = error_response(status, "injected by the test server fault plan");
-            return Ok(finish(shared, record, response));
-        }
-        Some(Outcome::RateLimited { retry_after_secs }) => {
-            let mut response = error_response(429, "rate limit exceeded (injected)");
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            return Ok(finish(shared, record, response));
-        }
-        Some(Outcome::TooLarge { limit }) => {
-            let message = format!("body of {} bytes exceeds {limit} bytes", body.len());
-            return Ok(finish(shared, record, error_response(413, &message)));
-        }
-        None => {}
+    if let Some(outcome) = decision.outcome {
+        let response = match fault_response(route, outcome) {
+            Some(response) => response,
+            None => {
+                record.status = None;
+                shared.update(|store| store.record_request(record));
+                return Err(DropConnection);
+            }
+        };
+        return Ok(finish(shared, record, response, Change::Nothing));
     }
 
-    if !authorized(shared, &parts.headers) {
-        let message = "Invalid credentials. Confirm that you've configured the correct host.";
-        return Ok(finish(shared, record, error_response(401, message)));
-    }
-
-    match payload {
-        Err(rejection) => {
-            let response = error_response(rejection.status, &rejection.message);
-            Ok(finish(shared, record, response))
-        }
-        Ok(Payload::Empty) => {
-            let body = json!({"data": [{"id": shared.project_id, "name": shared.project_name}]});
-            Ok(finish(shared, record, json_response(200, &body)))
-        }
-        Ok(Payload::Otlp { request, json }) => Ok(apply_otlp(shared, record, request, json)),
-        Ok(Payload::Ingestion(batch)) => Ok(apply_ingestion(shared, record, &batch)),
-    }
+    let (answer, change) = match (route, otlp, ingestion) {
+        (Route::Otlp, Some(decoded), _) => handle_otlp(shared, &parts.headers, decoded),
+        (Route::Ingestion, _, Some(parsed)) => handle_ingestion(shared, &parts.headers, parsed),
+        (Route::Projects, _, _) => (handle_projects(shared, &parts.headers), Change::Nothing),
+        _ => (health(shared), Change::Nothing),
+    };
+    Ok(finish(shared, record, answer, change))
 }
 
-fn route_of(method: &Method, path: &str) -> Option<Route> {
-    match (method, path) {
-        (&Method::POST, OTLP_PATH) => Some(Route::Otlp),
-        (&Method::POST, INGESTION_PATH) => Some(Route::Ingestion),
-        (&Method::GET, PROJECTS_PATH) => Some(Route::Projects),
+fn route_of(path: &str) -> Option<Route> {
+    match path {
+        OTLP_PATH => Some(Route::Otlp),
+        INGESTION_PATH => Some(Route::Ingestion),
+        PROJECTS_PATH => Some(Route::Projects),
+        HEALTH_PATH => Some(Route::Health),
         _ => None,
     }
 }
@@ -300,221 +314,536 @@ fn new_record(parts: &Parts, body_bytes: usize) -> RecordedRequest {
         event_types: Vec::new(),
         batch_metadata: None,
         span_ids: Vec::new(),
+        response_body: String::new(),
     }
 }
 
-fn describe_payload(record: &mut RecordedRequest, payload: &Payload, build_model: bool) {
-    match payload {
-        Payload::Otlp { .. } if !build_model => {}
-        Payload::Otlp { request, .. } => record.span_ids = otlp::span_ids(request),
-        Payload::Ingestion(batch) => {
-            record.envelope_ids = batch.events.iter().filter_map(|e| e.id.clone()).collect();
-            record.event_types = batch
-                .events
-                .iter()
-                .map(|e| e.event_type.clone().unwrap_or_default())
-                .collect();
-            record.batch_metadata = batch.metadata.clone();
-        }
-        Payload::Empty => {}
+fn describe_batch(record: &mut RecordedRequest, root: &Value) {
+    if let Some(Value::Array(events)) = root.get("batch") {
+        record.envelope_ids = events
+            .iter()
+            .filter_map(|e| e.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        record.event_types = events
+            .iter()
+            .map(|e| schema::event_type_of(e).unwrap_or_default().to_owned())
+            .collect();
     }
+    record.batch_metadata = root.get("metadata").cloned();
 }
 
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return false;
+// ---------------------------------------------------------------------------------------------
+// OTLP (§2.1)
+
+struct DecodedOtlp {
+    /// The export in the official types, when it can be expressed in them (protobuf always;
+    /// OTLP/JSON when its ids are hex and its values typed the canonical way).
+    proto: Option<ExportTraceServiceRequest>,
+    export: Export,
+}
+
+/// Steps 5–9 of §2.1; `Ok(None)` is an empty export, `Err` the `error` text of a 400.
+fn decode_otlp(headers: &HeaderMap, body: &[u8]) -> Result<Option<DecodedOtlp>, String> {
+    let gzip = header(headers, "content-encoding").is_some_and(|e| e.contains("gzip"));
+    let body = if gzip {
+        let mut out = Vec::new();
+        GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .map_err(|_| "Failed to decompress request body".to_owned())?;
+        out
+    } else {
+        body.to_vec()
     };
-    let expected = shared.authorization_header();
-    // The scheme name is case-insensitive (RFC 9110 §11.1); the credentials are not.
-    match (value.split_once(' '), expected.split_once(' ')) {
-        (Some((scheme, credentials)), Some((_, expected_credentials))) => {
-            scheme.eq_ignore_ascii_case("basic") && credentials.trim() == expected_credentials
+    let content_type = header(headers, "content-type")
+        .unwrap_or_default()
+        .to_lowercase();
+    if content_type.contains("application/x-protobuf") {
+        let (proto, export) = decode::decode_protobuf(&body)
+            .ok_or("Failed to parse OTel Protobuf Trace".to_owned())?;
+        if proto.resource_spans.is_empty() {
+            return Ok(None);
         }
-        _ => false,
+        Ok(Some(DecodedOtlp {
+            proto: Some(proto),
+            export,
+        }))
+    } else if content_type.contains("application/json") {
+        match decode::decode_json(&body) {
+            Err(JsonError::Parse) => Err("Failed to parse OTel JSON Trace".to_owned()),
+            Err(JsonError::Structure(text)) => Err(format!("Invalid OTLP trace export: {text}")),
+            Ok(None) => Ok(None),
+            Ok(Some(export)) => Ok(Some(DecodedOtlp {
+                proto: serde_json::from_slice(&body).ok(),
+                export,
+            })),
+        }
+    } else {
+        Err("Invalid content type".to_owned())
     }
 }
 
-fn media_type(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
-    let essence = value.split(';').next().unwrap_or_default();
-    Some(essence.trim().to_ascii_lowercase())
-}
-
-fn decompress(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Rejection> {
-    let encoding = header(headers, "content-encoding")
-        .map(|e| e.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    match encoding.as_str() {
-        "" | "identity" => Ok(body.to_vec()),
-        "gzip" | "x-gzip" => {
-            let mut out = Vec::new();
-            GzDecoder::new(body)
-                .read_to_end(&mut out)
-                .map_err(|e| Rejection::new(400, format!("invalid gzip body: {e}")))?;
-            Ok(out)
-        }
-        other => Err(Rejection::new(
-            415,
-            format!("unsupported content-encoding `{other}`"),
-        )),
-    }
-}
-
-fn decode_payload(route: Route, headers: &HeaderMap, body: &[u8]) -> Result<Payload, Rejection> {
-    match route {
-        Route::Projects => Ok(Payload::Empty),
-        Route::Otlp => {
-            let media = media_type(headers);
-            let json = match media.as_deref() {
-                Some("application/x-protobuf") => false,
-                Some("application/json") => true,
-                other => {
-                    let message = format!(
-                        "content-type must be application/x-protobuf or application/json, not {}",
-                        other.unwrap_or("missing")
-                    );
-                    return Err(Rejection::new(415, message));
-                }
-            };
-            let body = decompress(headers, body)?;
-            let request = if json {
-                otlp::decode_json(&body)
-            } else {
-                otlp::decode_protobuf(&body)
-            }
-            .map_err(|message| Rejection::new(400, message))?;
-            Ok(Payload::Otlp { request, json })
-        }
-        Route::Ingestion => {
-            if media_type(headers).as_deref() != Some("application/json") {
-                return Err(Rejection::new(415, "content-type must be application/json"));
-            }
-            let body = decompress(headers, body)?;
-            ingestion::parse_batch(&body)
-                .map(Payload::Ingestion)
-                .map_err(|message| Rejection::new(400, message))
-        }
-    }
-}
-
-fn apply_otlp(
+fn handle_otlp(
     shared: &Shared,
-    mut record: RecordedRequest,
-    request: ExportTraceServiceRequest,
-    json: bool,
-) -> HttpResponse {
-    // Without the model the decoded request is not kept either, so load tests stay cheap.
-    let (patches, kept) = if shared.build_model {
-        (otlp::to_patches(&request), Some(request))
-    } else {
-        (Vec::new(), None)
-    };
-    let response = if json {
-        json_response(200, &json!({}))
-    } else {
-        let mut response = Response::new(Full::new(Bytes::from(
-            ExportTraceServiceResponse::default().encode_to_vec(),
-        )));
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-protobuf"),
-        );
-        response
-    };
-    record.status = Some(response.status().as_u16());
-    shared.update(|store| {
-        for (trace, observation) in patches {
-            store.apply_trace(trace);
-            // Every OTLP patch carries its trace id, so this cannot fail.
-            let _ = store.apply_observation(observation);
+    headers: &HeaderMap,
+    decoded: Result<Option<DecodedOtlp>, String>,
+) -> (Answer, Change) {
+    let refuse = |answer| (answer, Change::Nothing);
+    match shared.authenticate(headers) {
+        Err(message) => return refuse(json(401, Ordered::new().field("message", message))),
+        Ok(Access::Scores) => {
+            let body = Ordered::new().field(
+                "message",
+                "Access denied - insufficient permissions for this endpoint",
+            );
+            return refuse(json(403, body));
         }
-        if let Some(request) = kept {
-            store.push_otlp_request(request);
+        Ok(Access::Project) => {}
+    }
+    let decoded = match decoded {
+        Err(error) => return refuse(json(400, Ordered::new().field("error", error))),
+        Ok(None) => return refuse(json(200, Ordered::new())),
+        Ok(Some(decoded)) => decoded,
+    };
+    if let Some(version) = header(headers, "x-langfuse-ingestion-version").filter(|v| !v.is_empty())
+    {
+        if js::parse_int(&version).is_none_or(|v| v > 4) {
+            let error = format!(
+                "Unsupported x-langfuse-ingestion-version: \"{version}\". Maximum supported: \"4\"."
+            );
+            return refuse(json(400, Ordered::new().field("error", error)));
         }
-        store.record_request(record);
-    });
-    response
+    }
+    let spans = decoded.export.span_count();
+    // The content describes the queued job and is not a contract (§2.1 step 14).
+    let answer = json(
+        200,
+        Ordered::new()
+            .field("status", "queued")
+            .field("spans", spans),
+    );
+    (answer, Change::Otlp(Box::new(decoded)))
 }
 
-fn apply_ingestion(shared: &Shared, mut record: RecordedRequest, batch: &Batch) -> HttpResponse {
+// ---------------------------------------------------------------------------------------------
+// Ingestion (§3)
+
+/// Next.js's body parser (§3.1): `Err` is the answer it gives before the route runs.
+fn parse_ingestion_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Answer> {
+    if body.len() > INGESTION_BODY_LIMIT {
+        return Err(plain(413, "Body exceeded 4.5mb limit"));
+    }
+    let media_type = header(headers, "content-type")
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_lowercase()
+        })
+        .unwrap_or_default();
+    if media_type == "application/json" || media_type == "application/ld+json" {
+        if body.is_empty() {
+            return Ok(json!({}));
+        }
+        let text = std::str::from_utf8(body).map_err(|_| plain(400, "Invalid JSON"))?;
+        serde_json::from_str(text).map_err(|_| plain(400, "Invalid JSON"))
+    } else {
+        // Any other media type leaves the body a string, which fails the batch schema.
+        Ok(Value::String(String::from_utf8_lossy(body).into_owned()))
+    }
+}
+
+fn ingestion_error(status: u16, error: &str, message: &str) -> Answer {
+    json(
+        status,
+        Ordered::new()
+            .field("error", error)
+            .field("message", message),
+    )
+}
+
+fn handle_ingestion(
+    shared: &Shared,
+    headers: &HeaderMap,
+    parsed: Result<Value, Answer>,
+) -> (Answer, Change) {
+    let root = match parsed {
+        Ok(root) => root,
+        Err(answer) => return (answer, Change::Nothing),
+    };
+    let access = match shared.authenticate(headers) {
+        Ok(access) => access,
+        Err(message) => {
+            return (
+                ingestion_error(401, "UnauthorizedError", &message),
+                Change::Nothing,
+            )
+        }
+    };
+    let batch = match (&root, root.get("batch")) {
+        (Value::Object(_), Some(Value::Array(batch))) => batch,
+        (Value::Object(_), other) => return (invalid_batch("array", other), Change::Nothing),
+        (other, _) => return (invalid_batch("object", Some(other)), Change::Nothing),
+    };
+    let mode = shared.store().mode();
     let injected = shared.faults().take_event_errors(Route::Ingestion);
     let mut successes = Vec::new();
     let mut errors = Vec::new();
-    record.status = Some(207);
-    shared.update(|store| {
-        for (position, envelope) in batch.events.iter().enumerate() {
-            let id = envelope.id.clone().unwrap_or_default();
-            if let Some(injected) = injected
-                .as_ref()
-                .filter(|e| e.selects(position, envelope.event_type.as_deref()))
-            {
-                errors.push(event_error(&id, injected.status(), injected.message()));
-                continue;
-            }
-            if !id.is_empty() && store.is_accepted(&id) {
-                successes.push(json!({"id": id, "status": 201}));
-                continue;
-            }
-            let applied = ingestion::decode_event(envelope).and_then(|effect| match effect {
-                Effect::StoredTrace(patch) => {
-                    store.apply_trace(patch);
-                    Ok(())
-                }
-                Effect::StoredObservation(patch) => {
-                    store.apply_observation(patch).map_err(|e| e.to_string())
-                }
-                Effect::StoredScore(score) => {
-                    store.apply_score(score);
-                    Ok(())
-                }
-                Effect::SdkLog(log) => {
-                    store.push_sdk_log(log);
-                    Ok(())
-                }
-            });
-            match applied {
-                Ok(()) => {
-                    store.mark_accepted(id.clone());
-                    successes.push(json!({"id": id, "status": 201}));
-                }
-                Err(message) => errors.push(event_error(&id, 400, &message)),
-            }
+    let mut not_accepted = Vec::new();
+    let mut valid = Vec::new();
+    let mut logs = Vec::new();
+    for (position, raw) in batch.iter().enumerate() {
+        let id = schema::envelope_id_of(raw);
+        let event_type = schema::event_type_of(raw);
+        if let Some(injected) = injected
+            .as_ref()
+            .filter(|e| e.selects(position, event_type))
+        {
+            errors.push(event_error(
+                &id,
+                injected.status(),
+                injected.message(),
+                &reason(injected.status()),
+            ));
+            continue;
         }
-        store.record_request(record);
-    });
-    json_response(207, &json!({"successes": successes, "errors": errors}))
+        let is_log = event_type == Some("sdk-log");
+        let is_score = event_type == Some("score-create");
+        if mode == ServerMode::LangfuseV4 && !is_log && !is_score {
+            not_accepted.push(event_error(
+                &id,
+                400,
+                "Event type not accepted",
+                &events_only_text(event_type.unwrap_or("unknown")),
+            ));
+            continue;
+        }
+        if access == Access::Scores && !is_score {
+            // Inferred: an `sdk-log` is never listed, whatever happens to it.
+            if !is_log {
+                errors.push(event_error(
+                    &id,
+                    401,
+                    "Authentication error",
+                    "Access Scope Denied",
+                ));
+            }
+            continue;
+        }
+        match schema::validate_event(raw) {
+            Err(issues) => {
+                if !is_log {
+                    let issues = Value::Array(issues).to_string();
+                    errors.push(event_error(&id, 400, "Invalid request data", &issues));
+                }
+            }
+            Ok(event) => match event.content {
+                schema::Content::SdkLog(log) => logs.push(log),
+                schema::Content::Entity(..) => {
+                    successes.push(
+                        Ordered::new()
+                            .field("id", event.envelope_id.clone())
+                            .field("status", 201)
+                            .build(),
+                    );
+                    valid.push(event);
+                }
+            },
+        }
+    }
+    errors.extend(not_accepted);
+    let body = Ordered::new()
+        .raw("successes", format!("[{}]", successes.join(",")))
+        .raw("errors", format!("[{}]", errors.join(",")));
+    (
+        json(207, body),
+        Change::Events {
+            logs,
+            events: valid,
+        },
+    )
 }
 
-fn event_error(id: &str, status: u16, message: &str) -> Value {
-    json!({"id": id, "status": status, "message": message, "error": reason(status)})
+fn invalid_batch(expected: &str, got: Option<&Value>) -> Answer {
+    let message = format!(
+        "Invalid input: expected {expected}, received {}",
+        js::type_name(got)
+    );
+    json(
+        400,
+        Ordered::new()
+            .field("message", "Invalid request data")
+            .field("errors", json!([message])),
+    )
 }
 
-fn reason(status: u16) -> &'static str {
+fn events_only_text(event_type: &str) -> String {
+    format!(
+        "Event type \"{event_type}\" is not accepted by /api/public/ingestion when LANGFUSE_MIGRATION_V4_WRITE_MODE is events_only. This endpoint only accepts score and log events. Upgrade the client or integration to a v4-compatible SDK or OTLP ingestion path. As a temporary migration bridge, set LANGFUSE_MIGRATION_V4_WRITE_MODE=dual on both the web and worker services and redeploy. Docs: https://langfuse.com/self-hosting/upgrade/upgrade-guides/upgrade-v3-to-v4"
+    )
+}
+
+fn event_error(id: &str, status: u16, message: &str, error: &str) -> String {
+    Ordered::new()
+        .field("id", id)
+        .field("status", status)
+        .field("message", message)
+        .field("error", error)
+        .build()
+}
+
+fn reason(status: u16) -> String {
     StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Error")
+        .to_owned()
 }
 
-fn json_response(status: u16, body: &Value) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+// ---------------------------------------------------------------------------------------------
+// Projects and health (§9)
+
+fn handle_projects(shared: &Shared, headers: &HeaderMap) -> Answer {
+    match shared.authenticate(headers) {
+        Err(message) => json(401, Ordered::new().field("message", message)),
+        Ok(Access::Scores) => json(
+            403,
+            Ordered::new().field(
+                "message",
+                "Invalid API key. Are you using an organization key?",
+            ),
+        ),
+        Ok(Access::Project) => {
+            let project = Ordered::new()
+                .field("id", shared.project_id.clone())
+                .field("name", shared.project_name.clone())
+                .raw(
+                    "organization",
+                    Ordered::new()
+                        .field("id", "test-organization")
+                        .field("name", "test organization")
+                        .build(),
+                )
+                .raw("metadata", "{}".to_owned())
+                .build();
+            json(200, Ordered::new().raw("data", format!("[{project}]")))
+        }
+    }
 }
 
-fn error_response(status: u16, message: &str) -> HttpResponse {
-    json_response(
-        status,
-        &json!({"message": message, "error": reason(status)}),
+fn health(shared: &Shared) -> Answer {
+    let version = shared.store().mode().version();
+    json(
+        200,
+        Ordered::new()
+            .field("status", "OK")
+            .field("version", version),
     )
 }
 
-fn finish(shared: &Shared, mut record: RecordedRequest, response: HttpResponse) -> HttpResponse {
-    record.status = Some(response.status().as_u16());
-    shared.update(|store| store.record_request(record));
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+fn method_not_allowed(route: Route) -> Answer {
+    match route {
+        Route::Ingestion => ingestion_error(405, "MethodNotAllowedError", "Method not allowed"),
+        _ => json(
+            405,
+            Ordered::new()
+                .field("message", "Method not allowed")
+                .field("error", "MethodNotAllowedError"),
+        ),
+    }
+}
+
+/// What the server answers for a path it has no route for (inferred: Next.js's not-found page).
+fn not_found() -> Answer {
+    html(
+        404,
+        "<!DOCTYPE html><html><head><title>404: This page could not be found</title></head><body><h1>404</h1><h2>This page could not be found.</h2></body></html>",
+    )
+}
+
+/// The answer a fault replaces the normal one with; `None` drops the connection.
+fn fault_response(route: Route, outcome: Outcome) -> Option<Answer> {
+    const FAULT_TEXT: &str = "Simulated failure (test server fault plan)";
+    Some(match outcome {
+        Outcome::Drop => return None,
+        Outcome::Status(status) => match (status, route) {
+            (401, Route::Ingestion) => ingestion_error(
+                401,
+                "UnauthorizedError",
+                "Invalid credentials. Confirm that you've configured the correct host.",
+            ),
+            (401, _) => json(
+                401,
+                Ordered::new().field(
+                    "message",
+                    "Invalid credentials. Confirm that you've configured the correct host.",
+                ),
+            ),
+            (403, Route::Ingestion) => ingestion_error(
+                403,
+                "ForbiddenError",
+                "Ingestion suspended: Usage threshold exceeded. Please upgrade your plan.",
+            ),
+            (403, _) => json(
+                403,
+                Ordered::new()
+                    .field(
+                        "message",
+                        "Ingestion suspended: Usage threshold exceeded. Please upgrade your plan.",
+                    )
+                    .field("error", "ForbiddenError"),
+            ),
+            (413, Route::Ingestion) => plain(413, "Body exceeded 4.5mb limit"),
+            (500, Route::Ingestion) => json(
+                500,
+                Ordered::new()
+                    .field("message", "Invalid request data")
+                    .field("errors", json!([FAULT_TEXT])),
+            ),
+            (500, _) => json(
+                500,
+                Ordered::new()
+                    .field("message", "Internal Server Error")
+                    .field("error", FAULT_TEXT),
+            ),
+            (status, Route::Ingestion) => ingestion_error(status, &reason(status), FAULT_TEXT),
+            (status, _) => json(
+                status,
+                Ordered::new()
+                    .field("message", FAULT_TEXT)
+                    .field("error", reason(status)),
+            ),
+        },
+        Outcome::RateLimited { retry_after_secs } => rate_limited(retry_after_secs),
+        Outcome::TooLarge { .. } => match route {
+            Route::Ingestion => plain(413, "Body exceeded 4.5mb limit"),
+            _ => plain(413, "Payload Too Large"),
+        },
+        Outcome::HtmlSignIn { status } => html(
+            status,
+            "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form method=\"post\" action=\"/oauth2/sign_in\"><h1>Sign in to continue</h1><input type=\"email\" name=\"email\"><input type=\"password\" name=\"password\"><button type=\"submit\">Sign in</button></form></body></html>",
+        ),
+        Outcome::Redirect { status, location } => {
+            let mut answer = respond(status, "text/plain; charset=utf-8", Vec::new());
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                answer.headers.push((LOCATION, value));
+            }
+            answer
+        }
+        Outcome::HugeBody { status, bytes } => {
+            respond(status, "text/plain; charset=utf-8", vec![b'x'; bytes])
+        }
+        Outcome::NotFound => not_found(),
+    })
+}
+
+/// §1.4: 429 with `Retry-After`, the `X-RateLimit-*` headers and the `rate_limited` body.
+fn rate_limited(retry_after_secs: u64) -> Answer {
+    const LIMIT: u64 = 1000;
+    let reset_ms = time::now_millis()
+        .saturating_add(i64::try_from(retry_after_secs.saturating_mul(1000)).unwrap_or(i64::MAX));
+    let reset_at = time::iso(reset_ms);
+    let details = Ordered::new()
+        .field("retryAfterSeconds", retry_after_secs)
+        .field("limit", LIMIT)
+        .field("remaining", 0)
+        .field("resetAt", reset_at.clone())
+        .build();
+    let body = Ordered::new()
+        .field("message", "Rate limit exceeded")
+        .field("code", "rate_limited")
+        .raw("details", details);
+    let mut answer = json(429, body);
+    answer
+        .headers
+        .push((RETRY_AFTER, HeaderValue::from(retry_after_secs)));
+    answer.headers.push((
+        HeaderName::from_static("x-ratelimit-limit"),
+        HeaderValue::from(LIMIT),
+    ));
+    answer.headers.push((
+        HeaderName::from_static("x-ratelimit-remaining"),
+        HeaderValue::from(0),
+    ));
+    // Inferred: the reset time as an ISO string, like `resetAt`.
+    if let Ok(value) = HeaderValue::from_str(&reset_at) {
+        answer
+            .headers
+            .push((HeaderName::from_static("x-ratelimit-reset"), value));
+    }
+    answer
+}
+
+fn respond(status: u16, content_type: &'static str, body: Vec<u8>) -> Answer {
+    Answer {
+        status,
+        content_type,
+        headers: Vec::new(),
+        body,
+    }
+}
+
+fn json(status: u16, body: Ordered) -> Answer {
+    respond(
+        status,
+        "application/json; charset=utf-8",
+        body.build().into_bytes(),
+    )
+}
+
+fn plain(status: u16, text: &str) -> Answer {
+    respond(
+        status,
+        "text/plain; charset=utf-8",
+        text.as_bytes().to_vec(),
+    )
+}
+
+fn html(status: u16, text: &str) -> Answer {
+    respond(status, "text/html; charset=utf-8", text.as_bytes().to_vec())
+}
+
+/// Applies the request's change and records it in one critical section, then builds the
+/// response.
+fn finish(
+    shared: &Shared,
+    mut record: RecordedRequest,
+    answer: Answer,
+    change: Change,
+) -> HttpResponse {
+    record.status = Some(answer.status);
+    let kept = &answer.body[..answer.body.len().min(RECORDED_BODY_LIMIT)];
+    record.response_body = String::from_utf8_lossy(kept).into_owned();
+    shared.update(|store| {
+        if shared.build_model {
+            match change {
+                Change::Nothing => {}
+                Change::Otlp(decoded) => {
+                    store.apply_otlp(&decoded.export, &shared.catalog);
+                    if let Some(proto) = decoded.proto {
+                        store.push_otlp_request(proto);
+                    }
+                }
+                Change::Events { logs, events } => {
+                    for log in logs {
+                        store.push_sdk_log(log);
+                    }
+                    store.apply_events(events, &shared.catalog);
+                }
+            }
+        }
+        store.record_request(record);
+    });
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
+    for (name, value) in answer.headers {
+        headers.insert(name, value);
+    }
     response
 }

@@ -19,8 +19,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use super::faults::{Fault, Faults};
-use super::handler::{self, Shared};
-use super::model::{RecordedRequest, Store, StoredObservation, StoredScore, StoredTrace};
+use super::handler::{self, Settings, Shared};
+use super::model::{
+    Catalog, RecordedRequest, ScoreConfig, ServerMode, Store, StoredObservation, StoredScore,
+    StoredTrace,
+};
 
 /// How long dropping the server waits for requests that are still being answered.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
@@ -50,6 +53,8 @@ pub struct TestServerBuilder {
     project_name: String,
     faults: Faults,
     build_model: bool,
+    mode: ServerMode,
+    catalog: Catalog,
 }
 
 impl Default for TestServerBuilder {
@@ -61,6 +66,8 @@ impl Default for TestServerBuilder {
             project_name: "test".to_owned(),
             faults: Faults::new(),
             build_model: true,
+            mode: ServerMode::default(),
+            catalog: Catalog::default(),
         }
     }
 }
@@ -82,6 +89,40 @@ impl TestServerBuilder {
     pub fn project(mut self, id: impl Into<String>, name: impl Into<String>) -> Self {
         self.project_id = id.into();
         self.project_name = name.into();
+        self
+    }
+
+    /// Which deployment to imitate (default [`ServerMode::LangfuseV4`]).
+    pub fn mode(mut self, mode: ServerMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Imitates a Langfuse v3 server (legacy write mode): ingestion accepts every event type and
+    /// OTLP spans are merged into the legacy tables. Same as
+    /// `mode(ServerMode::LangfuseV3)`.
+    pub fn langfuse_v3(self) -> Self {
+        self.mode(ServerMode::LangfuseV3)
+    }
+
+    /// Imitates Langfuse 4.16 as it ships (`events_only`), the default. Same as
+    /// `mode(ServerMode::LangfuseV4)`.
+    pub fn langfuse_v4(self) -> Self {
+        self.mode(ServerMode::LangfuseV4)
+    }
+
+    /// A prompt version the project has. On the legacy path a generation's prompt link is kept
+    /// only when the prompt exists (§4.13); v4 rows keep the link as sent either way and get this
+    /// prompt's id.
+    pub fn prompt(mut self, name: impl Into<String>, version: i64) -> Self {
+        self.catalog.prompts.push((name.into(), version));
+        self
+    }
+
+    /// A score configuration the project has. Scores sent with a `configId` the project does not
+    /// have are dropped silently, as Langfuse does (§6.2).
+    pub fn score_config(mut self, config: ScoreConfig) -> Self {
+        self.catalog.score_configs.push(config);
         self
     }
 
@@ -113,15 +154,16 @@ impl TestServerBuilder {
 
     /// Starts the server, reporting why it could not.
     pub fn try_start(self) -> io::Result<TestServer> {
-        let mut shared = Shared::new(
-            &self.public_key,
-            &self.secret_key,
-            self.project_id,
-            self.project_name,
-            self.faults,
-        );
-        shared.build_model = self.build_model;
-        let shared = Arc::new(shared);
+        let shared = Arc::new(Shared::new(Settings {
+            public_key: self.public_key.clone(),
+            secret_key: self.secret_key.clone(),
+            project_id: self.project_id,
+            project_name: self.project_name,
+            faults: self.faults,
+            mode: self.mode,
+            catalog: self.catalog,
+            build_model: self.build_model,
+        }));
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -276,14 +318,21 @@ impl TestServer {
 
     /// The `Authorization` header value the server accepts, for tests that send raw requests.
     pub fn authorization_header(&self) -> String {
-        self.shared.authorization_header().to_owned()
+        self.shared.authorization_header()
+    }
+
+    /// The deployment this server imitates.
+    pub fn mode(&self) -> ServerMode {
+        self.store().mode()
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.shared.store()
     }
 
-    /// Every trace, in the order their ids first arrived.
+    /// Every trace, in the order their ids first arrived. v3: the legacy `traces` rows (made by
+    /// `trace-create` events and by spans, §4.14; an ingestion observation alone makes none);
+    /// v4: one derived view per trace id that has rows (§5.2).
     pub fn traces(&self) -> Vec<StoredTrace> {
         self.store().traces().to_vec()
     }
@@ -293,12 +342,13 @@ impl TestServer {
         self.store().trace(id).cloned()
     }
 
-    /// Every observation, in the order they first arrived.
+    /// Every observation, in the order they first arrived. In v4 a re-exported span replaces its
+    /// row in place; a re-export with another start time is a second row (inferred).
     pub fn observations(&self) -> Vec<StoredObservation> {
         self.store().observations().to_vec()
     }
 
-    /// One observation by id.
+    /// One observation by id (in v4, the row last written with that id).
     pub fn observation(&self, id: &str) -> Option<StoredObservation> {
         self.store().observation(id).cloned()
     }
@@ -308,7 +358,8 @@ impl TestServer {
         self.store().scores().to_vec()
     }
 
-    /// Bodies of accepted `sdk-log` events.
+    /// The `log` of every valid `sdk-log` event: the server only logs them (they are never
+    /// stored and never listed in the 207), so this is that log.
     pub fn sdk_logs(&self) -> Vec<Value> {
         self.store().sdk_logs().to_vec()
     }
@@ -388,9 +439,10 @@ impl TestServer {
     }
 
     /// Forgets everything received (model, requests, decoded OTLP exports, receipts,
-    /// deduplication memory); the fault plan stays.
+    /// deduplication memory); the fault plan and the mode stay.
     pub fn reset(&self) {
-        self.shared.update(|store| *store = Store::default());
+        self.shared
+            .update(|store| *store = Store::new(store.mode()));
     }
 
     /// Replaces the fault plan; takes effect from the next request.
