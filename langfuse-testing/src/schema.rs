@@ -378,7 +378,22 @@ pub(crate) fn validate_event(raw: &Value) -> Result<ValidEvent, Vec<Value>> {
             None
         }
     };
-    let content = body.and_then(|body| body_content(&event_type, body, &mut issues));
+    let mut content = body.and_then(|body| body_content(&event_type, body, &mut issues));
+    // A trace's `timestamp` and an observation's `startTime` default to the envelope timestamp.
+    if let (Some(Content::Entity(entity, record)), Some(Value::Number(ts))) =
+        (&mut content, &timestamp)
+    {
+        let column = match entity {
+            Entity::Trace => Some("timestamp"),
+            Entity::Observation => Some("start_time"),
+            Entity::Score => None,
+        };
+        if let Some(column) = column {
+            if record.get(column).is_none_or(Value::is_null) {
+                record.insert(column.to_owned(), Value::Number(ts.clone()));
+            }
+        }
+    }
     match (envelope_id, timestamp, content) {
         (Some(Value::String(envelope_id)), Some(Value::Number(ts)), Some(content))
             if issues.list.is_empty() =>
