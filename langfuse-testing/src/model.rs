@@ -560,16 +560,17 @@ impl<T> Default for View<T> {
 }
 
 impl<T> View<T> {
-    fn upsert(&mut self, key: String, item: T) -> usize {
+    /// Replaces or appends the item; returns its index and whether it is new.
+    fn upsert(&mut self, key: String, item: T) -> (usize, bool) {
         match self.index.get(&key) {
             Some(&i) => {
                 self.items[i] = item;
-                i
+                (i, false)
             }
             None => {
                 self.items.push(item);
                 self.index.insert(key, self.items.len() - 1);
-                self.items.len() - 1
+                (self.items.len() - 1, true)
             }
         }
     }
@@ -699,6 +700,7 @@ impl Store {
         let mut events = events;
         events.sort_by_key(|e| (e.is_update(), e.timestamp));
         let mut groups: Vec<((Entity, String), Vec<MergeEvent>)> = Vec::new();
+        let mut group_of: HashMap<(Entity, String), usize> = HashMap::new();
         for event in events {
             let is_create = !event.is_update();
             let Content::Entity(entity, record) = event.content else {
@@ -725,9 +727,12 @@ impl Store {
                 record,
             };
             let key = (entity, id);
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, group)) => group.push(merge_event),
-                None => groups.push((key, vec![merge_event])),
+            match group_of.get(&key) {
+                Some(&i) => groups[i].1.push(merge_event),
+                None => {
+                    group_of.insert(key.clone(), groups.len());
+                    groups.push((key, vec![merge_event]));
+                }
             }
         }
         for ((entity, id), group) in groups {
@@ -754,7 +759,7 @@ impl Store {
 
     fn refresh_legacy_observation(&mut self, id: &str, catalog: &Catalog) {
         if let Some((row, writes)) = self.legacy_observations.row(id) {
-            let index = self
+            let (index, _) = self
                 .observations
                 .upsert(id.to_owned(), legacy_observation(row, writes, catalog));
             self.latest_observation.insert(id.to_owned(), index);
@@ -793,15 +798,17 @@ impl Store {
                 .get(&key)
                 .map_or(1, |previous| previous.writes + 1);
             let (id, trace_id) = (row.id.clone(), row.trace_id.clone());
-            let index = self
+            let (index, new) = self
                 .observations
                 .upsert(key, StoredObservation { writes, ..row });
             self.latest_observation.insert(id, index);
             self.writes += 1;
             self.row_written.insert(index, self.writes);
-            let rows = self.trace_rows.entry(trace_id.clone()).or_default();
-            if !rows.contains(&index) {
-                rows.push(index);
+            if new {
+                self.trace_rows
+                    .entry(trace_id.clone())
+                    .or_default()
+                    .push(index);
             }
             if !touched.contains(&trace_id) {
                 touched.push(trace_id);

@@ -1042,3 +1042,41 @@ async fn s6_2_a_score_with_an_unknown_config_is_dropped_silently() {
     );
     assert_eq!(scores[0].config_id.as_deref(), Some("cfg"));
 }
+
+#[tokio::test]
+async fn s3_5_deprecated_usage_is_converted_to_usage_and_cost_details() {
+    let server = v3();
+    ingest(
+        &server,
+        &batch(vec![
+            event("e1", "generation-create", json!({"id": "g1", "traceId": T1, "usage": {"promptTokens": 3, "completionTokens": 2, "totalTokens": 5}})),
+            event("e2", "generation-create", json!({"id": "g2", "traceId": T1, "usage": {"input": 1, "output": 1, "unit": "TOKENS", "inputCost": 0.1, "outputCost": 0.2}})),
+            event("e3", "generation-create", json!({"id": "g3", "traceId": T1, "usage": {}})),
+        ]),
+    )
+    .await;
+    let stored = |id: &str| server.observation(id).expect("stored");
+    assert_eq!(
+        stored("g1").usage_details,
+        Some(json!({"input": 3, "output": 2, "total": 5}))
+    );
+    assert_eq!(
+        stored("g2").cost_details,
+        Some(json!({"input": 0.1, "output": 0.2, "total": 0.30000000000000004}))
+    );
+    assert_eq!(
+        stored("g3").usage_details,
+        None,
+        "an empty object counts as absent"
+    );
+}
+
+#[tokio::test]
+async fn s3_7_an_event_without_a_string_id_is_reported_as_unknown() {
+    let server = v3();
+    let reply = ingest(&server, &batch(vec![json!({"id": 7, "type": "span-create", "timestamp": "2024-01-02T03:04:05Z", "body": {"id": "o"}})])).await;
+    assert_eq!(
+        reply.errors(),
+        [("unknown".to_owned(), 400, "Invalid request data".to_owned())]
+    );
+}

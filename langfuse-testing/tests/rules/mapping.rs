@@ -1138,3 +1138,86 @@ async fn s5_2_v4_public_if_any_row_and_latest_non_empty_user_and_environment() {
         "the earliest start"
     );
 }
+
+#[tokio::test]
+async fn s4_4_old_python_langfuse_sdk_spans_with_generation_attributes_are_generations() {
+    let attributes = vec![
+        s("langfuse.observation.type", "span"),
+        s("langfuse.observation.model.name", "gpt"),
+    ];
+    let old_python = |version: &str| {
+        let mut sent = export_from(
+            "langfuse-sdk",
+            vec![s("telemetry.sdk.language", "python")],
+            vec![span(ROOT, None, "s", START, attributes.clone())],
+        );
+        if let Some(scope) = sent.resource_spans[0].scope_spans[0].scope.as_mut() {
+            scope.version = version.to_owned();
+        }
+        sent
+    };
+    let server = v4();
+    otlp_proto(&server, &old_python("3.3.0")).await;
+    assert_eq!(
+        server
+            .observation(&hex(&ROOT))
+            .map(|o| o.observation_type)
+            .as_deref(),
+        Some("GENERATION")
+    );
+    let server = v4();
+    otlp_proto(&server, &old_python("3.4.0")).await;
+    assert_eq!(
+        server
+            .observation(&hex(&ROOT))
+            .map(|o| o.observation_type)
+            .as_deref(),
+        Some("SPAN")
+    );
+}
+
+#[tokio::test]
+async fn s4_8_the_inference_details_span_event_comes_before_bare_attributes() {
+    use langfuse_observe_testing::opentelemetry_proto::tonic::trace::v1::span::Event;
+    let server = v4();
+    let mut sent = span(ROOT, None, "s", START, vec![s("input", "bare")]);
+    sent.events = vec![
+        Event {
+            name: "exception".into(),
+            attributes: vec![s("exception.message", "boom")],
+            ..Default::default()
+        },
+        Event {
+            name: "gen_ai.client.inference.operation.details".into(),
+            attributes: vec![s("gen_ai.input.messages", r#"[{"role":"user"}]"#)],
+            ..Default::default()
+        },
+    ];
+    otlp_proto(&server, &export(vec![sent])).await;
+    let stored = server.observation(&hex(&ROOT)).expect("stored");
+    assert_eq!(stored.input, Some(json!([{"role": "user"}])));
+    assert!(
+        stored.metadata.keys().all(|k| !k.contains("exception")),
+        "other span events are discarded"
+    );
+}
+
+#[tokio::test]
+async fn s5_2_v4_trace_without_a_parentless_row_has_no_input_or_output() {
+    let server = v4();
+    let orphan = span(
+        CHILD,
+        Some(ROOT),
+        "orphan",
+        START,
+        vec![
+            s("langfuse.observation.input", "x"),
+            s("langfuse.trace.input", "y"),
+        ],
+    );
+    otlp_proto(&server, &export(vec![orphan])).await;
+    let trace = server
+        .trace(&hex(&TRACE))
+        .expect("a trace view exists for the rows");
+    assert_eq!((trace.input, trace.output, trace.name), (None, None, None));
+}
