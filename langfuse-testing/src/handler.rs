@@ -818,21 +818,21 @@ fn finish(
     let kept = &answer.body[..answer.body.len().min(RECORDED_BODY_LIMIT)];
     record.response_body = String::from_utf8_lossy(kept).into_owned();
     shared.update(|store| {
-        if shared.build_model {
-            match change {
-                Change::Nothing => {}
-                Change::Otlp(decoded) => {
-                    store.apply_otlp(&decoded.export, &shared.catalog);
-                    if let Some(proto) = decoded.proto {
-                        store.push_otlp_request(proto);
-                    }
+        match change {
+            Change::Nothing => {}
+            // Without the model, OTLP exports are only decoded and acknowledged.
+            Change::Otlp(_) if !shared.build_model => {}
+            Change::Otlp(decoded) => {
+                store.apply_otlp(&decoded.export, &shared.catalog);
+                if let Some(proto) = decoded.proto {
+                    store.push_otlp_request(proto);
                 }
-                Change::Events { logs, events } => {
-                    for log in logs {
-                        store.push_sdk_log(log);
-                    }
-                    store.apply_events(events, &shared.catalog);
+            }
+            Change::Events { logs, events } => {
+                for log in logs {
+                    store.push_sdk_log(log);
                 }
+                store.apply_events(events, &shared.catalog);
             }
         }
         store.record_request(record);

@@ -156,4 +156,14 @@ async fn without_the_model_exports_are_acknowledged_but_not_kept() {
     let recorded = server.requests();
     assert_eq!((recorded.len(), recorded[0].status), (1, Some(200)));
     assert!(recorded[0].span_ids.is_empty());
+    let reply = ingest(
+        &server,
+        &batch(vec![score(
+            "e1",
+            json!({"id": "s", "traceId": T1, "name": "n", "value": 1}),
+        )]),
+    )
+    .await;
+    assert_eq!(reply.successes(), ["e1"]);
+    assert_eq!(server.scores().len(), 1, "ingestion is applied either way");
 }
