@@ -91,7 +91,8 @@ async fn s4_5_legacy_rows_keep_resource_attributes_and_scope_as_json_strings() {
 }
 
 #[tokio::test]
-async fn s4_3_kvlist_and_bytes_values_become_the_json_text_of_their_wrapper() {
+async fn s4_3_kvlist_and_bytes_values_become_the_json_text_of_their_wrapper_bytes_as_buffer_inferred(
+) {
     let server = v4();
     let stored = one_span(
         &server,
@@ -369,7 +370,7 @@ async fn s4_12_gen_ai_usage_applies_when_usage_details_is_absent() {
 }
 
 #[tokio::test]
-async fn s4_7_cost_is_filtered_on_the_legacy_path_only() {
+async fn s4_7_cost_is_filtered_on_the_legacy_path_and_passed_on_in_v4_inferred() {
     let attributes = vec![
         s("langfuse.observation.type", "generation"),
         s(
@@ -635,7 +636,7 @@ async fn s4_9_metadata_object_then_flat_keys_which_override() {
 }
 
 #[tokio::test]
-async fn s4_9_tools_in_metadata_move_into_the_input() {
+async fn s4_9_tools_in_metadata_move_into_the_input_json_encoded_list_inferred() {
     let stored = one_span(
         &v4(),
         vec![
@@ -1098,7 +1099,7 @@ async fn s5_2_v4_trace_name_is_the_latest_trace_name_else_a_root_row_name() {
 }
 
 #[tokio::test]
-async fn s5_2_v4_public_if_any_row_and_latest_non_empty_user_and_environment() {
+async fn s5_2_v4_public_if_any_row_latest_non_empty_user_and_latest_row_environment_inferred() {
     let server = v4();
     otlp_proto(
         &server,
