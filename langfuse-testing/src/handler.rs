@@ -538,7 +538,7 @@ fn handle_ingestion(
                 }
             }
             Ok(event) => match event.content {
-                schema::Content::SdkLog(log) => logs.push(log),
+                schema::Content::SdkLog(log) => logs.push(json!({ "log": log })),
                 schema::Content::Entity(..) => {
                     successes.push(
                         Ordered::new()

@@ -358,8 +358,8 @@ impl TestServer {
         self.store().scores().to_vec()
     }
 
-    /// The `log` of every valid `sdk-log` event: the server only logs them (they are never
-    /// stored and never listed in the 207), so this is that log.
+    /// The bodies (`{"log": …}`) of every valid `sdk-log` event: the server only logs them (they
+    /// are never stored and never listed in the 207), so this is that log.
     pub fn sdk_logs(&self) -> Vec<Value> {
         self.store().sdk_logs().to_vec()
     }

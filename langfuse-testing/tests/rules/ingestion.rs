@@ -321,7 +321,7 @@ async fn s3_5_sdk_log_is_never_listed_in_the_207() {
         assert_eq!(reply.status, 207);
         assert_eq!(reply.successes(), ["e3"]);
         assert!(reply.errors().is_empty(), "{}", reply.body);
-        assert_eq!(server.sdk_logs(), [json!("hello")]);
+        assert_eq!(server.sdk_logs(), [json!({"log": "hello"})]);
     }
 }
 
