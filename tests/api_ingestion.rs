@@ -1,5 +1,5 @@
-//! The context API over the legacy batch-ingestion exporter (servers without the OTLP
-//! endpoint), checked on the loopback server: trace attributes set deep inside a root
+//! The context API over the legacy batch-ingestion exporter (Langfuse v2 and v3 servers),
+//! checked on the loopback server in its v3 mode: trace attributes set deep inside a root
 //! generation, also of a continued trace, arrive with `trace-create`; observation and
 //! generation updates, events and scores arrive as their own event types.
 #![allow(clippy::unwrap_used)]
@@ -16,13 +16,16 @@ use langfuse_observe::{
 };
 use langfuse_observe_testing::TestServer;
 use observe_support::{
-    assert_child_of, current_observation, current_trace, named, server_from, trace_observations,
-    WAIT,
+    assert_child_of, current_observation, current_trace, named, server_in, trace_observations, WAIT,
 };
 use serde_json::json;
 
 fn server() -> &'static TestServer {
-    server_from(|server| {
+    // The prompt exists in the project: a v3 server links a generation only to a prompt it has.
+    let legacy = TestServer::builder()
+        .langfuse_v3()
+        .prompt("legacy-prompt", 7);
+    server_in(legacy, |server| {
         Config::builder()
             .keys(server.public_key(), server.secret_key())
             .base_url(server.url())
@@ -106,12 +109,14 @@ fn trace_attributes_updates_events_and_scores_arrive_by_batch_ingestion() {
     );
     assert_eq!(
         generation.usage_details,
-        Some(json!({"input": 11, "output": 22}))
+        Some(json!({"input": 11, "output": 22, "total": 33})),
+        "the server adds the total"
     );
     assert_eq!(generation.cost_details, Some(json!({"total": 0.5})));
     assert_eq!(
         generation.completion_start_time,
-        Some(UNIX_EPOCH + Duration::from_micros(1_760_000_000_000_001))
+        Some(UNIX_EPOCH + Duration::from_millis(1_760_000_000_000)),
+        "Langfuse keeps milliseconds"
     );
     assert_eq!(generation.prompt_name.as_deref(), Some("legacy-prompt"));
     assert_eq!(generation.prompt_version, Some(7));

@@ -10,12 +10,26 @@ use langfuse_observe::{
     observe, score, score_current_observation, score_current_trace, ObservationId, Score,
     ScoreValue, TraceContext, TraceId,
 };
-use langfuse_observe_testing::TestServer;
-use observe_support::{current_observation, current_trace, named, server, wait_for_trace, WAIT};
+use langfuse_observe_testing::{ScoreConfig, TestServer};
+use observe_support::{current_observation, current_trace, named, server_in, wait_for_trace, WAIT};
 use serde_json::json;
 
 const INGESTION_PATH: &str = "/api/public/ingestion";
 const OTLP_PATH: &str = "/api/public/otel/v1/traces";
+
+/// The binary's server, whose project has the score configuration the builder test uses: a
+/// score with an unknown `configId` is dropped by Langfuse without a word.
+fn server() -> &'static TestServer {
+    let project = TestServer::builder().score_config(
+        ScoreConfig::new("config-helpfulness", "helpfulness", "NUMERIC")
+            .range(Some(0.0), Some(5.0)),
+    );
+    server_in(project, |server| {
+        langfuse_observe::Config::builder()
+            .keys(server.public_key(), server.secret_key())
+            .base_url(server.url())
+    })
+}
 
 /// Waits until the trace has at least `n` scores, then returns them all.
 fn scores_of(
@@ -74,23 +88,27 @@ fn scores_of_the_current_trace_and_observation_arrive_with_their_data_type() {
     let scores = scores_of(server, &trace, 6);
     assert_eq!(scores.len(), 6, "{scores:#?}");
 
+    // As Langfuse stores them: a label in `string_value` (the value is the category's number,
+    // 0 without a configuration), a boolean as 1 or 0 with "True" or "False".
     let expected = [
-        ("accuracy", None, json!(0.9), "NUMERIC"),
-        ("category", None, json!("good"), "CATEGORICAL"),
-        ("passed", None, json!(1), "BOOLEAN"),
-        ("relevance", Some(&step), json!(0.75), "NUMERIC"),
+        ("accuracy", None, json!(0.9), None, "NUMERIC"),
+        ("category", None, json!(0), Some("good"), "CATEGORICAL"),
+        ("passed", None, json!(1), Some("True"), "BOOLEAN"),
+        ("relevance", Some(&step), json!(0.75), None, "NUMERIC"),
         (
             "step-verdict",
             Some(&step),
-            json!("on-topic"),
+            json!(0),
+            Some("on-topic"),
             "CATEGORICAL",
         ),
-        ("step-ok", Some(&step), json!(0), "BOOLEAN"),
+        ("step-ok", Some(&step), json!(0), Some("False"), "BOOLEAN"),
     ];
-    for (name, observation, value, data_type) in expected {
+    for (name, observation, value, label, data_type) in expected {
         let score = score_named(&scores, name);
         assert_eq!(score.observation_id.as_ref(), observation, "{name}");
         assert_eq!(score.value, value, "{name}");
+        assert_eq!(score.string_value.as_deref(), label, "{name}");
         assert_eq!(score.data_type.as_deref(), Some(data_type), "{name}");
         assert_eq!(score.comment, None, "{name}");
     }
@@ -198,7 +216,7 @@ fn any_trace_or_observation_can_be_scored_by_id_after_it_ended() {
     assert_eq!(feedback.observation_id, None);
     let bucket = score_named(&scores, "latency-bucket");
     assert_eq!(bucket.observation_id.as_deref(), Some(observation.as_str()));
-    assert_eq!(bucket.value, json!("fast"));
+    assert_eq!(bucket.string_value.as_deref(), Some("fast"));
     assert_eq!(bucket.data_type.as_deref(), Some("CATEGORICAL"));
     let quality = score_named(&scores, "quality");
     assert_eq!(quality.value, json!(-1.5));

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_accounted, config_for_url, dead_url, exporter, path_of, record_all, requests_to,
-    sized_spans, spans, spans_in, start_batched, statuses, INGESTION_PATH, KINDS, OTLP_PATH, WAIT,
+    assert_accounted, child_spans, config_for_url, dead_url, exporter, path_of, record_all,
+    requests_to, sized_spans, spans, spans_in, start_batched, statuses, INGESTION_PATH, KINDS,
+    OTLP_PATH, WAIT,
 };
 use langfuse_observe::ExporterKind;
 use langfuse_observe_testing::{EventErrors, Faults, TestServer};
@@ -60,7 +61,7 @@ fn server_errors_are_retried_until_everything_is_delivered() {
 fn ingestion_retry_resends_the_same_envelope_ids() {
     let (server, exporter) = start_batched(ExporterKind::Ingestion, |b| b);
     server.set_faults(Faults::new().fail_next(1, 503));
-    let ids = record_all(&exporter, spans(5));
+    let ids = record_all(&exporter, child_spans(5));
     let report = exporter.flush_blocking(WAIT);
     assert!(report.completed, "{report:?}");
     assert_accounted(&exporter, 5);
@@ -304,7 +305,7 @@ fn retryable_event_errors_resend_only_those_events() {
                     .with_message("try again"),
             ),
         );
-        let ids = record_all(&exporter, spans(4));
+        let ids = record_all(&exporter, child_spans(4));
         let report = exporter.flush_blocking(WAIT);
         assert!(report.completed, "{status}: {report:?}");
         let stats = assert_accounted(&exporter, 4);
@@ -349,7 +350,7 @@ fn non_retryable_event_errors_fail_only_their_records() {
                 .with_message("invalid"),
         ),
     );
-    let ids = record_all(&exporter, spans(4));
+    let ids = record_all(&exporter, child_spans(4));
     let report = exporter.flush_blocking(WAIT);
     assert!(report.completed, "{report:?}");
     assert_eq!(report.failed, 2, "{report:?}");

@@ -1,12 +1,14 @@
-//! The legacy batch-ingestion path: every field lands where Langfuse reads it, envelope ids are
-//! unique per event, body ids are stable across create and update, and scores (also in OTLP
-//! mode) carry their data type.
+//! The legacy batch-ingestion path, against the test server in its Langfuse v3 mode (a v4
+//! server accepts only scores there): every field lands where Langfuse reads it, envelope ids
+//! are unique per event, body ids are stable across create and update, every observation type
+//! has its own event, and scores (also in OTLP mode) carry their data type.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{
     assert_accounted, config, deliver, exporter, instant, requests_to, INGESTION_PATH, OTLP_PATH,
@@ -20,13 +22,20 @@ use langfuse_observe_testing::TestServer;
 use serde_json::json;
 
 fn start(kind: ExporterKind) -> (TestServer, Exporter) {
-    let server = TestServer::start();
+    // The project has the prompt, so a v3 server links generations to it.
+    let server = TestServer::builder().langfuse_v3().prompt("qa", 3).start();
     let exporter = exporter(
         config(&server, kind)
             .environment("test-env")
             .release("r-config"),
     );
     (server, exporter)
+}
+
+/// `time` at the millisecond precision Langfuse keeps.
+fn ms(time: SystemTime) -> SystemTime {
+    let since = time.duration_since(UNIX_EPOCH).unwrap();
+    UNIX_EPOCH + Duration::from_millis(since.as_millis() as u64)
 }
 
 #[test]
@@ -114,12 +123,13 @@ fn every_field_lands_where_langfuse_reads_it() {
     assert_eq!(root.output, Some(json!("plain answer")));
     assert_eq!(
         serde_json::Value::Object(root.metadata.clone()),
-        json!({"attempt": 2, "cached": true, "nested": {"k": [1]}})
+        json!({"attempt": "2", "cached": "true", "nested": "{\"k\":[1]}"}),
+        "Langfuse stores metadata values as strings"
     );
     assert_eq!(root.version.as_deref(), Some("v1"));
     assert_eq!(root.environment.as_deref(), Some("test-env"));
-    assert_eq!(root.start_time, Some(instant(0)));
-    assert_eq!(root.end_time, Some(instant(2_000_000)));
+    assert_eq!(root.start_time, Some(ms(instant(0))));
+    assert_eq!(root.end_time, Some(ms(instant(2_000_000))));
 
     let llm = server.observation(&generation_id.to_string()).unwrap();
     assert_eq!(llm.parent_observation_id, Some(root_id.to_string()));
@@ -130,13 +140,16 @@ fn every_field_lands_where_langfuse_reads_it() {
     assert_eq!(llm.output, Some(json!({"answer": 42})));
     assert_eq!(llm.model.as_deref(), Some("gpt-4o"));
     assert_eq!(llm.model_parameters, Some(json!({"temperature": 0.2})));
-    assert_eq!(llm.usage_details, Some(json!({"input": 10, "output": 20})));
+    assert_eq!(
+        llm.usage_details,
+        Some(json!({"input": 10, "output": 20, "total": 30}))
+    );
     assert_eq!(llm.cost_details, Some(json!({"total": 0.5})));
-    assert_eq!(llm.completion_start_time, Some(instant(500_000)));
+    assert_eq!(llm.completion_start_time, Some(ms(instant(500_000))));
     assert_eq!(llm.prompt_name.as_deref(), Some("qa"));
     assert_eq!(llm.prompt_version, Some(3));
-    assert_eq!(llm.start_time, Some(instant(100)));
-    assert_eq!(llm.end_time, Some(instant(1_000_100)));
+    assert_eq!(llm.start_time, Some(ms(instant(100))));
+    assert_eq!(llm.end_time, Some(ms(instant(1_000_100))));
 
     let event = server.observation(&event_id.to_string()).unwrap();
     assert_eq!(event.observation_type, "EVENT");
@@ -183,16 +196,21 @@ fn every_field_lands_where_langfuse_reads_it() {
     assert!(requests_to(&server, OTLP_PATH).is_empty());
 }
 
+/// LANGFUSE_SERVER.md §3.5: agents, tools, chains, retrievers, evaluators, embeddings and
+/// guardrails have their own `<type>-create` events (with no update event).
 #[test]
-fn observation_types_without_an_ingestion_event_travel_as_spans_that_keep_their_type() {
+fn every_observation_type_arrives_as_itself() {
     let (server, exporter) = start(ExporterKind::Ingestion);
     let trace = TraceId::random();
+    let root = ObservationId::random();
     let observations: Vec<Observation> = ObservationType::ALL
         .into_iter()
         .map(|kind| {
             let mut observation =
                 Observation::new(trace, ObservationId::random(), format!("type-{kind}"));
             observation.kind = kind;
+            observation.parent_id = Some(root);
+            observation.output = Some("done".into());
             observation
         })
         .collect();
@@ -204,18 +222,10 @@ fn observation_types_without_an_ingestion_event_travel_as_spans_that_keep_their_
             .into_iter()
             .find(|o| o.name.as_deref() == Some(name.as_str()))
             .unwrap_or_else(|| panic!("{name} arrived"));
-        match kind {
-            ObservationType::Span | ObservationType::Generation | ObservationType::Event => {
-                assert_eq!(observation.observation_type, kind.as_str().to_uppercase());
-            }
-            _ => {
-                assert_eq!(observation.observation_type, "SPAN", "{name}");
-                assert_eq!(
-                    observation.metadata.get("observation_type"),
-                    Some(&json!(kind.as_str())),
-                    "{name} keeps its type"
-                );
-            }
+        assert_eq!(observation.observation_type, kind.as_str().to_uppercase());
+        assert_eq!(observation.output, Some(json!("done")), "{name}");
+        if kind != ObservationType::Event {
+            assert!(observation.end_time.is_some(), "{name} has its end");
         }
     }
 }
@@ -224,18 +234,27 @@ fn observation_types_without_an_ingestion_event_travel_as_spans_that_keep_their_
 fn envelope_ids_are_unique_and_body_ids_stable_across_create_and_update() {
     let (server, exporter) = start(ExporterKind::Ingestion);
     let trace = TraceId::random();
-    let mut observations = vec![common::root_with_trace(trace, "root")];
+    let root = common::root_with_trace(trace, "root");
+    let root_id = root.id;
+    let mut observations = vec![root];
     for i in 0..30 {
-        observations.push(common::span(trace, format!("child-{i}")));
+        let mut child = common::span(trace, format!("child-{i}"));
+        child.parent_id = Some(root_id);
+        observations.push(child);
     }
     let mut generation = common::span(trace, "llm");
     generation.kind = ObservationType::Generation;
+    generation.parent_id = Some(root_id);
     let generation_id = generation.id.to_string();
     observations.push(generation);
     let ids: Vec<String> = observations.iter().map(|o| o.id.to_string()).collect();
     deliver(&exporter, observations);
     // A second flush in the same run: ids stay unique across batches.
-    let more = common::spans(5);
+    let mut more = common::spans(5);
+    let second_root = more[0].id;
+    for child in &mut more[1..] {
+        child.parent_id = Some(second_root);
+    }
     let more_ids: Vec<String> = more.iter().map(|o| o.id.to_string()).collect();
     for observation in more {
         assert!(exporter.record(observation));
@@ -244,8 +263,8 @@ fn envelope_ids_are_unique_and_body_ids_stable_across_create_and_update() {
 
     let requests = requests_to(&server, INGESTION_PATH);
     let envelopes: Vec<&String> = requests.iter().flat_map(|r| &r.envelope_ids).collect();
-    // 37 observations: create + update each, and one trace-create.
-    assert_eq!(envelopes.len(), 37 * 2 + 1);
+    // 37 observations: create + update each, and one trace-create for each of the 2 traces.
+    assert_eq!(envelopes.len(), 37 * 2 + 2);
     let unique: HashSet<&String> = envelopes.iter().copied().collect();
     assert_eq!(unique.len(), envelopes.len(), "one envelope id per event");
     let types: Vec<&String> = requests.iter().flat_map(|r| &r.event_types).collect();
@@ -319,10 +338,11 @@ fn scores_in_otlp_mode_travel_through_ingestion_with_their_data_type() {
     let tone = by_name("tone");
     assert_eq!(tone.id, ids[1]);
     assert_eq!(tone.data_type.as_deref(), Some("CATEGORICAL"));
-    assert_eq!(tone.value, json!("friendly"));
+    assert_eq!(tone.string_value.as_deref(), Some("friendly"));
     assert_eq!(tone.observation_id, None);
     let correct = by_name("correct");
     assert_eq!(correct.id, ids[2]);
     assert_eq!(correct.data_type.as_deref(), Some("BOOLEAN"));
     assert_eq!(correct.value, json!(1));
+    assert_eq!(correct.string_value.as_deref(), Some("True"));
 }

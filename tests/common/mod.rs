@@ -71,9 +71,18 @@ pub(crate) fn start_with(
     kind: ExporterKind,
     adjust: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
 ) -> (TestServer, Exporter) {
-    let server = TestServer::start();
+    let server = server_for(kind);
     let exporter = exporter(adjust(config(&server, kind)));
     (server, exporter)
+}
+
+/// A server that accepts what an exporter of `kind` sends: observations on the ingestion API
+/// need a Langfuse v3 server, since v4 (the default) accepts only scores there.
+pub(crate) fn server_for(kind: ExporterKind) -> TestServer {
+    match kind {
+        ExporterKind::Ingestion => TestServer::builder().langfuse_v3().start(),
+        _ => TestServer::start(),
+    }
 }
 
 /// Like [`start_with`], with a flush interval so long that nothing is sent before an explicit
@@ -112,6 +121,18 @@ pub(crate) fn span(trace: TraceId, name: impl Into<String>) -> Observation {
 pub(crate) fn spans(n: usize) -> Vec<Observation> {
     let trace = TraceId::random();
     (0..n).map(|i| span(trace, format!("span-{i}"))).collect()
+}
+
+/// `n` small spans of one trace under a parent that is not among them, so that on the
+/// ingestion API each travels as exactly its create and update events (only a trace's root
+/// also sends the trace).
+pub(crate) fn child_spans(n: usize) -> Vec<Observation> {
+    let parent = ObservationId::random();
+    let mut children = spans(n);
+    for child in &mut children {
+        child.parent_id = Some(parent);
+    }
+    children
 }
 
 /// `n` spans with an input of about `input_bytes` bytes each.

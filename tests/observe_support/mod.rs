@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use langfuse_observe::{Config, ConfigBuilder, Context, TraceId};
-use langfuse_observe_testing::{StoredObservation, TestServer};
+use langfuse_observe_testing::{StoredObservation, TestServer, TestServerBuilder};
 
 /// Generous deadline for data that arrives in the background; never an assertion on speed.
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
@@ -37,8 +37,16 @@ pub(crate) fn server() -> &'static TestServer {
 /// Like [`server`], with the configuration built by the first caller from `build` (which
 /// gets the new server, for its URL and keys) and then given the fast test timings.
 pub(crate) fn server_from(build: impl FnOnce(&TestServer) -> ConfigBuilder) -> &'static TestServer {
+    server_in(TestServer::builder(), build)
+}
+
+/// Like [`server_from`], with the server built from `server` (a mode, prompts, score configs).
+pub(crate) fn server_in(
+    server: TestServerBuilder,
+    build: impl FnOnce(&TestServer) -> ConfigBuilder,
+) -> &'static TestServer {
     SERVER.get_or_init(|| {
-        let server = TestServer::start();
+        let server = server.start();
         let config = build(&server)
             .environment("test")
             .flush_interval(Duration::from_millis(50))
