@@ -39,13 +39,13 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
-///
-/// Lenient where producers differ in harmless ways (lowercase `t`/`z`, a space instead of `T`,
-/// more than nine fraction digits), strict on everything that would change the instant.
+/// Parses a date-time the way Langfuse validates the ones it receives (zod's
+/// `datetime({ offset: true })`): `YYYY-MM-DDTHH:MM[:SS[.fraction]]` followed by `Z` or
+/// `±HH:MM`, with upper-case `T` and `Z` and any number of fraction digits (kept to
+/// nanoseconds). A value without a time zone is `None`, as it is invalid to Langfuse.
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let b = text.as_bytes();
-    if b.len() < 20 {
+    if b.len() < 17 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
         return None;
     }
     let year = digits(b, 0, 4)?;
@@ -53,43 +53,40 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let day = digits(b, 8, 2)?;
     let hour = digits(b, 11, 2)?;
     let minute = digits(b, 14, 2)?;
-    let second = digits(b, 17, 2)?;
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
     if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
         return None;
     }
-    // 60 admits a leap second; it lands on the next second like most parsers do.
-    if hour > 23 || minute > 59 || second > 60 {
+
+    let mut pos = 16;
+    let mut second = 0;
+    let mut nanos: u64 = 0;
+    if b.get(pos) == Some(&b':') {
+        second = digits(b, pos + 1, 2)?;
+        pos += 3;
+        if b.get(pos) == Some(&b'.') {
+            pos += 1;
+            let start = pos;
+            while pos < b.len() && b[pos].is_ascii_digit() {
+                if pos - start < 9 {
+                    nanos = nanos * 10 + u64::from(b[pos] - b'0');
+                }
+                pos += 1;
+            }
+            let count = pos - start;
+            if count == 0 {
+                return None;
+            }
+            for _ in count..9 {
+                nanos *= 10;
+            }
+        }
+    }
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
 
-    let mut pos = 19;
-    let mut nanos: u64 = 0;
-    if b.get(pos) == Some(&b'.') {
-        pos += 1;
-        let start = pos;
-        while pos < b.len() && b[pos].is_ascii_digit() {
-            if pos - start < 9 {
-                nanos = nanos * 10 + u64::from(b[pos] - b'0');
-            }
-            pos += 1;
-        }
-        let count = pos - start;
-        if count == 0 {
-            return None;
-        }
-        for _ in count..9 {
-            nanos *= 10;
-        }
-    }
-
     let offset_seconds: i64 = match b.get(pos)? {
-        b'Z' | b'z' if pos + 1 == b.len() => 0,
+        b'Z' if pos + 1 == b.len() => 0,
         sign @ (b'+' | b'-') if pos + 6 == b.len() && b[pos + 3] == b':' => {
             let oh = digits(b, pos + 1, 2)?;
             let om = digits(b, pos + 4, 2)?;
@@ -174,12 +171,13 @@ mod tests {
             Some(at(1_704_164_645, 123_000_000))
         );
         assert_eq!(
-            parse_rfc3339("2024-01-02T03:04:05.123456789z"),
+            parse_rfc3339("2024-01-02T03:04:05.1234567891Z"),
             Some(at(1_704_164_645, 123_456_789))
         );
         assert_eq!(
-            parse_rfc3339("2024-01-02 03:04:05.1234567891Z"),
-            Some(at(1_704_164_645, 123_456_789))
+            parse_rfc3339("2024-01-02T03:04Z"),
+            Some(at(1_704_164_640, 0)),
+            "seconds may be left out"
         );
     }
 
@@ -224,6 +222,9 @@ mod tests {
             "2024-01-02T24:04:05Z",
             "2024-01-02T03:04:05.Z",
             "2024-01-02T03:04:05+0200",
+            "2024-01-02t03:04:05z",
+            "2024-01-02 03:04:05Z",
+            "2024-01-02T03:04:60Z",
             "2024/01/02T03:04:05Z",
             "2024-01-02T03:04:05Zjunk",
             "２024-01-02T03:04:05Z",
