@@ -20,14 +20,7 @@ pub(crate) fn rows(export: &Export, catalog: &Catalog) -> Vec<StoredObservation>
             let span = extract(resource, scope, span);
             // Built-in keys first, then observation and trace metadata: user keys override.
             let mut metadata = Map::new();
-            if let Some(dump) = &span.attributes_dump {
-                metadata.insert("attributes".into(), Value::Object(dump.clone()));
-            }
-            metadata.insert(
-                "resourceAttributes".into(),
-                Value::Object(span.resource_attributes.clone()),
-            );
-            metadata.insert("scope".into(), span.scope.clone());
+            span.insert_built_in_metadata(&mut metadata);
             metadata.extend(span.observation_metadata.clone());
             metadata.extend(span.trace_metadata.clone());
             let prompt_name = span.prompt_name.as_ref().map(js::string_of);

@@ -110,23 +110,10 @@ fn insert(body: &mut Map<String, Value>, key: &str, value: Option<impl Into<Valu
     }
 }
 
-/// The observation metadata of a legacy row: trace metadata from the resource, the observation
-/// metadata, then the built-in keys, which win over user keys of the same name (§4.9).
-fn built_in(span: &Extracted, metadata: &mut Map<String, Value>) {
-    if let Some(dump) = &span.attributes_dump {
-        metadata.insert("attributes".into(), Value::Object(dump.clone()));
-    }
-    metadata.insert(
-        "resourceAttributes".into(),
-        Value::Object(span.resource_attributes.clone()),
-    );
-    metadata.insert("scope".into(), span.scope.clone());
-}
-
 fn observation_event(span: &Extracted) -> Option<MergeEvent> {
     let mut metadata = span.resource_trace_metadata.clone();
     metadata.extend(span.observation_metadata.clone());
-    built_in(span, &mut metadata);
+    span.insert_built_in_metadata(&mut metadata);
     let mut body = Map::new();
     body.insert("id".into(), json!(span.span_id));
     body.insert("traceId".into(), json!(span.trace_id));
@@ -179,7 +166,7 @@ fn full_trace(span: &Extracted) -> Value {
     let mut metadata = span.resource_trace_metadata.clone();
     metadata.extend(span.trace_metadata.clone());
     metadata.extend(span.observation_metadata.clone());
-    built_in(span, &mut metadata);
+    span.insert_built_in_metadata(&mut metadata);
     let mut body = trace_common(span, metadata);
     body.insert(
         "name".into(),

@@ -66,6 +66,22 @@ pub(crate) struct Extracted {
     pub(crate) has_trace_updates: bool,
 }
 
+impl Extracted {
+    /// The keys the server adds to every observation's metadata (§4.9): the attribute dump of
+    /// a scope that is not `langfuse-sdk`, the resource attributes and the scope. Inserted after
+    /// user keys on the legacy path (they win) and before them on the direct path (they lose).
+    pub(crate) fn insert_built_in_metadata(&self, metadata: &mut Map<String, Value>) {
+        if let Some(dump) = &self.attributes_dump {
+            metadata.insert("attributes".into(), Value::Object(dump.clone()));
+        }
+        metadata.insert(
+            "resourceAttributes".into(),
+            Value::Object(self.resource_attributes.clone()),
+        );
+        metadata.insert("scope".into(), self.scope.clone());
+    }
+}
+
 /// Attribute access with the server's "first non-empty key wins" lookups.
 pub(crate) struct Attributes(Map<String, Value>);
 
