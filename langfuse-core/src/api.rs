@@ -129,13 +129,18 @@ impl TraceUpdate {
         self
     }
 
-    /// The trace's input (else the root observation's).
+    /// The trace's input (else the root observation's); see [`output`](Self::output) for
+    /// which servers store it.
     pub fn input(mut self, input: &(impl Serialize + ?Sized)) -> Self {
         self.input = Some(CapturedValue::json(input));
         self
     }
 
     /// The trace's output (else the root observation's).
+    ///
+    /// Only Langfuse v2 and v3 servers store an explicit trace input and output; a v4 server
+    /// shows the root observation's instead, so set them there (for example with
+    /// [`update_current_observation`] in the outermost observed function).
     pub fn output(mut self, output: &(impl Serialize + ?Sized)) -> Self {
         self.output = Some(CapturedValue::json(output));
         self
@@ -374,9 +379,21 @@ impl GenerationUpdate {
         self
     }
 
-    /// Cost in USD of one kind: `input`, `output`, `total`, ….
+    /// Cost in USD of one kind: `input`, `output`, `total`, …. Langfuse keeps only finite
+    /// amounts of zero or more; any other is left out, with a warning.
     pub fn cost(mut self, kind: impl Into<String>, usd: f64) -> Self {
-        self.cost.insert(kind.into(), usd);
+        let kind = kind.into();
+        if usd.is_finite() && usd >= 0.0 {
+            self.cost.insert(kind, usd);
+        } else {
+            crate::diagnostics::warn(
+                "cost",
+                format_args!(
+                    "cost {kind:?} of {usd} USD was left out: Langfuse keeps only finite \
+                     amounts of zero or more"
+                ),
+            );
+        }
         self
     }
 
