@@ -471,8 +471,10 @@ pub fn current_observation_id() -> Option<ObservationId> {
     current().and_then(|active| active.id())
 }
 
-/// The trace's page in the Langfuse UI. Until the project id has been looked up (once, in the
-/// background), the form without it, which Langfuse redirects.
+/// The trace's page in the Langfuse UI: `{base}/project/{project}/traces/{trace}`. The
+/// project id is looked up once, in the background, when the exporter starts; until it is
+/// known this is the form without it, `{base}/trace/{trace}`, which v2 and v3 servers redirect
+/// but a v4 server cannot resolve.
 pub fn trace_url(trace_id: TraceId) -> String {
     let exporter = crate::exporter();
     let base = exporter.base_url();
