@@ -15,16 +15,9 @@ use langfuse_observe::{
 };
 use observe_support::{
     assert_child_of, assert_names, assert_root, assert_within, current_observation, current_trace,
-    named, server, trace_observations, wait_for_trace,
+    millis, named, server, trace_observations, user_metadata, wait_for_trace,
 };
-use serde_json::{json, Map, Value};
-
-fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        other => panic!("not an object: {other}"),
-    }
-}
+use serde_json::json;
 
 // ---------------------------------------------------------------------------------------------
 // update_current_observation
@@ -65,9 +58,28 @@ fn an_observation_update_sets_name_input_metadata_level_status_and_version() {
     let step = named(&observations, "renamed-step");
     assert_child_of(step, named(&observations, "updated_root"));
     assert_eq!(step.input, Some(json!({"question": "<overridden input>"})));
+    // Stored as strings: a number in its decimal form, a nested value as its JSON text.
     assert_eq!(
-        step.metadata,
-        object(json!({"retries": 2, "source": "network", "nested": {"a": [1, 2]}}))
+        user_metadata(&step.metadata),
+        json!({"retries": "2", "source": "network", "nested": json!({"a": [1, 2]}).to_string()})
+    );
+    // Next to them, what the server adds: the scope is Langfuse's own, so the server does not
+    // dump every span attribute into the metadata as well.
+    assert_eq!(step.metadata["scope.name"], json!("langfuse-sdk"));
+    assert!(
+        step.metadata
+            .keys()
+            .any(|key| key.starts_with("resourceAttributes.")),
+        "{:?}",
+        step.metadata
+    );
+    assert!(
+        !step
+            .metadata
+            .keys()
+            .any(|key| key.starts_with("attributes")),
+        "{:?}",
+        step.metadata
     );
     assert_eq!(step.level, "WARNING");
     assert_eq!(
@@ -184,7 +196,7 @@ fn a_returned_error_still_wins_over_a_lower_level_set_earlier() {
 // ---------------------------------------------------------------------------------------------
 // update_current_generation
 
-/// A whole number of microseconds, which every wire format carries exactly.
+/// A time with microseconds, of which the server keeps the milliseconds.
 fn first_token_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(1_750_000_000_654_321)
 }
@@ -250,10 +262,16 @@ fn a_generation_update_sets_model_parameters_usage_cost_start_and_prompt() {
     ] {
         assert_eq!(cost[kind].as_f64(), Some(usd), "cost {kind} in {cost}");
     }
-    assert_eq!(generation.completion_start_time, Some(first_token_time()));
+    assert_eq!(
+        generation.completion_start_time,
+        Some(millis(first_token_time()))
+    );
     assert_eq!(generation.prompt_name.as_deref(), Some("qa-prompt"));
     assert_eq!(generation.prompt_version, Some(3));
-    assert_eq!(generation.metadata, object(json!({"provider": "openai"})));
+    assert_eq!(
+        user_metadata(&generation.metadata),
+        json!({"provider": "openai"})
+    );
     assert_eq!(generation.version.as_deref(), Some("gen-1"));
     assert_eq!(generation.input, Some(json!({"prompt": "hello"})));
     assert_eq!(generation.output, Some(json!("echo: hello")));
@@ -283,7 +301,11 @@ fn a_generation_update_on_a_span_makes_it_a_generation() {
     let step = named(&observations, "span_that_calls_a_model");
     assert_eq!(step.observation_type, "GENERATION");
     assert_eq!(step.model.as_deref(), Some("claude-3-haiku"));
-    assert_eq!(step.usage_details, Some(json!({"input": 3})));
+    assert_eq!(
+        step.usage_details,
+        Some(json!({"input": 3, "total": 3})),
+        "the server adds the missing total"
+    );
     assert_eq!(
         named(&observations, "span_to_generation_root").observation_type,
         "SPAN"
@@ -381,7 +403,7 @@ fn create_event_records_a_point_in_time_event_under_the_current_observation() {
     assert_child_of(cache_hit, emitter);
     assert_eq!(cache_hit.input, Some(json!({"key": "q-17"})));
     assert_eq!(cache_hit.output, Some(json!("cached answer")));
-    assert_eq!(cache_hit.metadata, object(json!({"ttl": 60})));
+    assert_eq!(user_metadata(&cache_hit.metadata), json!({"ttl": "60"}));
     assert_eq!(cache_hit.level, "DEBUG");
     assert_within(cache_hit, emitter);
     let (start, end) = (cache_hit.start_time.unwrap(), cache_hit.end_time.unwrap());

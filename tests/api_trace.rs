@@ -16,16 +16,10 @@ use langfuse_observe::{
     GenerationUpdate, ObservationType, ObservationUpdate, Score, TraceUpdate,
 };
 use observe_support::{
-    assert_child_of, assert_root, current_trace, named, server, trace_observations, WAIT,
+    assert_child_of, assert_root, current_trace, named, server, trace_observations, user_metadata,
+    WAIT,
 };
-use serde_json::{json, Map, Value};
-
-fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        other => panic!("not an object: {other}"),
-    }
-}
+use serde_json::json;
 
 /// The trace as the server shows it, once its root has been flushed.
 fn trace_on_server(trace: &str) -> langfuse_observe_testing::StoredTrace {
@@ -77,20 +71,29 @@ fn every_trace_field_arrives() {
     assert_eq!(trace.session_id.as_deref(), Some("session-every-field"));
     assert_eq!(trace.user_id.as_deref(), Some("user-every-field"));
     assert_eq!(trace.tags, ["beta", "rust"]);
+    // Stored as strings: a number in its decimal form, a nested value as its JSON text.
     assert_eq!(
-        trace.metadata,
-        object(json!({"tenant": "acme", "attempt": 2, "flags": {"fast": true, "tiers": [1, 2]}}))
+        user_metadata(&trace.metadata),
+        json!({
+            "tenant": "acme",
+            "attempt": "2",
+            "flags": json!({"fast": true, "tiers": [1, 2]}).to_string(),
+        })
     );
     assert_eq!(trace.version.as_deref(), Some("2.1.0"));
     assert_eq!(trace.release.as_deref(), Some("release-42"));
+    assert_eq!(trace.public, Some(true));
+    assert_eq!(trace.environment.as_deref(), Some("staging"));
+    // Last, so that every other field is checked first: `TraceUpdate::input`/`output` promise
+    // the trace's input and output, but they travel as `langfuse.trace.input`/`output`, which
+    // a v4 server ignores (LANGFUSE_SERVER.md §5.2, §11.12); there the trace shows the root
+    // observation's input and output instead.
     assert_eq!(
         trace.input,
         Some(json!({"question": "explicit trace input"})),
         "an explicit trace input wins over the root's"
     );
     assert_eq!(trace.output, Some(json!("explicit trace output")));
-    assert_eq!(trace.public, Some(true));
-    assert_eq!(trace.environment.as_deref(), Some("staging"));
 }
 
 #[observe]
@@ -109,7 +112,11 @@ fn without_explicit_values_the_trace_shows_the_roots_name_and_io_and_the_configu
     assert_eq!(trace.input, Some(json!({"question": "plain?"})));
     assert_eq!(trace.output, Some(json!(id)));
     assert_eq!(trace.environment.as_deref(), Some("test"));
-    assert_eq!(trace.public, None);
+    assert_eq!(
+        trace.public,
+        Some(false),
+        "public only when some span says so"
+    );
     assert!(trace.tags.is_empty());
     assert_eq!(trace.session_id.as_deref(), Some("session-plain"));
     assert_eq!(trace.user_id, None);
@@ -175,14 +182,16 @@ fn last_write_wins_per_field_tags_accumulate_and_metadata_merges() {
     assert_eq!(trace.session_id.as_deref(), Some("session-last"));
     assert_eq!(trace.user_id.as_deref(), Some("user-from-grandchild"));
     assert_eq!(trace.version.as_deref(), Some("1.1"));
+    // The server shows only the latest tag list and the root's metadata, with no merging of
+    // its own: the accumulating and merging is the SDK's, on every span it sends.
     assert_eq!(
         trace.tags,
         ["a", "b", "c", "d"],
         "tags accumulate once each"
     );
     assert_eq!(
-        trace.metadata,
-        object(json!({"root": 1, "child": true, "grandchild": 3, "shared": "from child"}))
+        user_metadata(&trace.metadata),
+        json!({"root": "1", "child": "true", "grandchild": "3", "shared": "from child"})
     );
 }
 
@@ -206,8 +215,8 @@ fn repeated_updates_in_one_observation_keep_the_last_value() {
     let trace = trace_on_server(&id);
     assert_eq!(trace.name.as_deref(), Some("name-4"));
     assert_eq!(
-        trace.metadata,
-        object(json!({"key-0": 0, "key-1": 1, "key-2": 2, "key-3": 3, "key-4": 4, "counter": 4}))
+        user_metadata(&trace.metadata),
+        json!({"key-0": "0", "key-1": "1", "key-2": "2", "key-3": "3", "key-4": "4", "counter": "4"})
     );
 }
 
@@ -245,7 +254,7 @@ fn an_update_from_the_deepest_call_reaches_the_trace() {
     assert_eq!(trace.session_id.as_deref(), Some("session-deep"));
     assert_eq!(trace.user_id.as_deref(), Some("user-deep"));
     assert_eq!(trace.tags, ["deep"]);
-    assert_eq!(trace.metadata, object(json!({"depth": "leaf"})));
+    assert_eq!(user_metadata(&trace.metadata), json!({"depth": "leaf"}));
 }
 
 #[observe]
@@ -285,7 +294,10 @@ async fn updates_across_await_join_and_spawned_tasks_reach_the_trace() {
     let mut tags = trace.tags.clone();
     tags.sort();
     assert_eq!(tags, ["left", "right"]);
-    assert_eq!(trace.metadata, object(json!({"left": 4, "right": 5})));
+    assert_eq!(
+        user_metadata(&trace.metadata),
+        json!({"left": "4", "right": "5"})
+    );
 }
 
 #[observe]
@@ -340,7 +352,10 @@ fn a_root_generation_delivers_the_trace_attributes() {
     assert_eq!(trace.session_id.as_deref(), Some("session-generation-root"));
     assert_eq!(trace.user_id.as_deref(), Some("user-generation-root"));
     assert_eq!(trace.tags, ["generation-root"]);
-    assert_eq!(trace.metadata, object(json!({"root": "generation"})));
+    assert_eq!(
+        user_metadata(&trace.metadata),
+        json!({"root": "generation"})
+    );
 }
 
 #[observe(as_type = "tool")]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use langfuse_observe::observe;
 use observe_support::{
-    assert_child_of, assert_within, current_trace, named, server, times, trace_observations,
+    assert_child_of, assert_within, current_trace, millis, named, server, times, trace_observations,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -151,9 +151,14 @@ async fn start_and_end_times_enclose_the_call_and_children_lie_within_parents() 
     let child = named(&observations, "timed_child");
     let grandchild = named(&observations, "timed_sync_grandchild");
     let (start, end) = times(root);
-    assert!(before <= start && end <= after, "the root spans the call");
+    // The server keeps milliseconds, so the instants taken here are cut the same way.
+    assert!(
+        millis(before) <= start && end <= after,
+        "the root ({start:?}..{end:?}) spans the call ({before:?}..{after:?})"
+    );
     let (child_start, child_end) = times(child);
-    // Observed durations are at least what the body slept; no upper bound is asserted.
+    // Observed durations are at least what the body slept (whole milliseconds survive the
+    // server's cut); no upper bound is asserted.
     assert!(child_end.duration_since(child_start).unwrap() >= Duration::from_millis(20));
     assert!(end.duration_since(start).unwrap() >= Duration::from_millis(30));
     assert_within(child, root);

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+// For its helpers that read what the server stored; its global exporter is not used here.
+mod observe_support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::any_value:
 use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue};
 use langfuse_observe_testing::opentelemetry_proto::tonic::trace::v1::Span;
 use langfuse_observe_testing::TestServer;
+use observe_support::{millis, user_metadata};
 use serde_json::json;
 
 /// The sample trace: a root chain carrying the trace attributes, a generation, a failed tool
@@ -141,8 +144,9 @@ fn observation_fields_land_where_langfuse_reads_them() {
     assert_eq!(root.level, "DEFAULT");
     assert_eq!(root.input, Some(json!({"question": "hi", "n": 2})));
     assert_eq!(root.output, Some(json!("plain answer")));
-    assert_eq!(root.start_time, Some(instant(0)));
-    assert_eq!(root.end_time, Some(instant(2_000_000)));
+    // The server keeps milliseconds of every time.
+    assert_eq!(root.start_time, Some(millis(instant(0))));
+    assert_eq!(root.end_time, Some(millis(instant(2_000_000))));
     assert_eq!(root.environment.as_deref(), Some("test-env"));
 
     let llm = server.observation(&sample.generation.to_string()).unwrap();
@@ -159,9 +163,15 @@ fn observation_fields_land_where_langfuse_reads_them() {
         Some(json!({"messages": [{"role": "user", "content": "hi"}]}))
     );
     assert_eq!(llm.output, Some(json!("Hello")));
+    // Stored as strings: scalars in their text form, a nested value as its JSON text.
     assert_eq!(
-        serde_json::Value::Object(llm.metadata.clone()),
-        json!({"attempt": 2, "cached": false, "extra": {"k": "v"}, "label": "x"})
+        user_metadata(&llm.metadata),
+        json!({
+            "attempt": "2",
+            "cached": "false",
+            "extra": json!({"k": "v"}).to_string(),
+            "label": "x",
+        })
     );
     assert_eq!(llm.version.as_deref(), Some("v1"));
     assert_eq!(llm.environment.as_deref(), Some("test-env"));
@@ -176,13 +186,14 @@ fn observation_fields_land_where_langfuse_reads_them() {
     );
     assert_eq!(
         llm.cost_details,
-        Some(json!({"input": 0.25, "output": 0.5}))
+        Some(json!({"input": 0.25, "output": 0.5, "total": 0.75})),
+        "the server adds input + output as the total"
     );
-    assert_eq!(llm.completion_start_time, Some(instant(500_000)));
+    assert_eq!(llm.completion_start_time, Some(millis(instant(500_000))));
     assert_eq!(llm.prompt_name.as_deref(), Some("qa"));
     assert_eq!(llm.prompt_version, Some(3));
-    assert_eq!(llm.start_time, Some(instant(100)));
-    assert_eq!(llm.end_time, Some(instant(1_000_100)));
+    assert_eq!(llm.start_time, Some(millis(instant(100))));
+    assert_eq!(llm.end_time, Some(millis(instant(1_000_100))));
 
     let failed = server.observation(&sample.failed.to_string()).unwrap();
     assert_eq!(failed.level, "ERROR");
@@ -224,12 +235,10 @@ fn trace_attributes_land_on_the_trace() {
     assert_eq!(trace.session_id.as_deref(), Some("session-1"));
     assert_eq!(trace.tags, ["alpha", "beta"]);
     assert_eq!(
-        serde_json::Value::Object(trace.metadata.clone()),
-        json!({"team": "core", "count": 3, "nested": {"x": [1, 2]}})
+        user_metadata(&trace.metadata),
+        json!({"team": "core", "count": "3", "nested": json!({"x": [1, 2]}).to_string()})
     );
     assert_eq!(trace.public, Some(true));
-    assert_eq!(trace.input, Some(json!({"q": 1})));
-    assert_eq!(trace.output, Some(json!("trace output")));
     assert_eq!(trace.release.as_deref(), Some("r-trace"));
     assert_eq!(trace.version.as_deref(), Some("v-trace"));
     assert_eq!(trace.environment.as_deref(), Some("test-env"));
@@ -243,6 +252,12 @@ fn trace_attributes_land_on_the_trace() {
     assert_eq!(other.release.as_deref(), Some("r-config"));
     assert_eq!(other.environment.as_deref(), Some("test-env"));
     assert_eq!(other.input, Some(json!("just text")), "root input");
+
+    // Last, so that everything else is checked first: the explicit trace input and output
+    // travel as `langfuse.trace.input`/`output`, which a v4 server ignores (LANGFUSE_SERVER.md
+    // §5.2, §11.12); there the trace shows the root span's input and output instead.
+    assert_eq!(trace.input, Some(json!({"q": 1})));
+    assert_eq!(trace.output, Some(json!("trace output")));
 }
 
 #[test]

@@ -107,8 +107,13 @@ async fn usage_and_model_set_while_streaming_land_on_the_generation() {
     assert_child_of(mapped, consumer);
     assert_eq!(mapped.observation_type, "GENERATION");
     assert_eq!(mapped.model.as_deref(), Some("stream-model-1"));
-    assert_eq!(mapped.model_parameters, Some(json!({"stream": true})));
-    assert_eq!(mapped.usage_details, Some(json!({"input": 7, "output": 4})));
+    // The server keeps parameters as strings and numbers, and adds the total usage it was not
+    // sent.
+    assert_eq!(mapped.model_parameters, Some(json!({"stream": "true"})));
+    assert_eq!(
+        mapped.usage_details,
+        Some(json!({"input": 7, "output": 4, "total": 11}))
+    );
     assert_eq!(mapped.cost_details, Some(json!({"total": 0.000_25})));
     assert_eq!(mapped.output, Some(json!("Hello, world")));
     assert!(mapped.completion_start_time.is_some());
@@ -125,7 +130,7 @@ async fn usage_and_model_set_while_streaming_land_on_the_generation() {
 
     let iter = named(&observations, "token_iter");
     assert_eq!(iter.model.as_deref(), Some("iter-model"));
-    assert_eq!(iter.usage_details, Some(json!({"output": 4})));
+    assert_eq!(iter.usage_details, Some(json!({"output": 4, "total": 4})));
     assert_eq!(iter.output, Some(json!("Hello, world")));
 
     // The consumer's own updates between items stayed on the consumer.
@@ -165,7 +170,7 @@ async fn a_generation_stream_consumed_on_another_task_still_gets_its_usage() {
     assert_eq!(generation.model.as_deref(), Some("stream-model-1"));
     assert_eq!(
         generation.usage_details,
-        Some(json!({"input": 7, "output": 4}))
+        Some(json!({"input": 7, "output": 4, "total": 11}))
     );
 }
 
@@ -186,7 +191,7 @@ async fn usage_set_before_the_consumer_stops_early_still_lands() {
     assert_eq!(generation.level, "WARNING", "dropped before the end");
     assert_eq!(
         generation.usage_details,
-        Some(json!({"input": 7, "output": 2})),
+        Some(json!({"input": 7, "output": 2, "total": 9})),
         "the usage of the chunks that were produced"
     );
     assert_eq!(generation.model, None, "the last chunk never came");

@@ -11,10 +11,11 @@
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use langfuse_observe::{Config, ConfigBuilder, Context, TraceId};
 use langfuse_observe_testing::{StoredObservation, TestServer, TestServerBuilder};
+use serde_json::{Map, Value};
 
 /// Generous deadline for data that arrives in the background; never an assertion on speed.
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
@@ -203,4 +204,36 @@ pub(crate) fn times(
 /// The distinct trace ids among these observations.
 pub(crate) fn trace_ids(observations: &[StoredObservation]) -> HashSet<&str> {
     observations.iter().map(|o| o.trace_id.as_str()).collect()
+}
+
+/// The metadata keys the server adds to every observation on its own (LANGFUSE_SERVER.md §4.4,
+/// §4.9): the resource attributes, the instrumentation scope, and for scopes other than
+/// `langfuse-sdk` a dump of all span attributes. On v4 they arrive flattened, as
+/// `resourceAttributes.<key>`, `scope.<key>` and `attributes.<key>`.
+const SERVER_METADATA_KEYS: [&str; 3] = ["resourceAttributes", "scope", "attributes"];
+
+/// The metadata the instrumented code set: `metadata` (of an observation or a trace) without
+/// the keys the server adds itself, as an object for comparing with `json!`. The server keeps
+/// every value as a string, so the expected values are strings too.
+pub(crate) fn user_metadata(metadata: &Map<String, Value>) -> Value {
+    let added = |key: &str| {
+        SERVER_METADATA_KEYS.iter().any(|prefix| {
+            key.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
+    };
+    Value::Object(
+        metadata
+            .iter()
+            .filter(|(key, _)| !added(key))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect(),
+    )
+}
+
+/// `time` cut to whole milliseconds, the precision the server keeps (LANGFUSE_SERVER.md §4.2):
+/// what an instant taken in the test looks like next to a stored time.
+pub(crate) fn millis(time: SystemTime) -> SystemTime {
+    let since_epoch = time.duration_since(UNIX_EPOCH).expect("a time after 1970");
+    time - Duration::from_nanos(u64::from(since_epoch.subsec_nanos() % 1_000_000))
 }
