@@ -253,11 +253,20 @@ fn trace_attributes_land_on_the_trace() {
     assert_eq!(other.environment.as_deref(), Some("test-env"));
     assert_eq!(other.input, Some(json!("just text")), "root input");
 
-    // Last, so that everything else is checked first: the explicit trace input and output
-    // travel as `langfuse.trace.input`/`output`, which a v4 server ignores (LANGFUSE_SERVER.md
-    // §5.2, §11.12); there the trace shows the root span's input and output instead.
+    // The explicit trace input and output travel as `langfuse.trace.input`/`output`: a v4
+    // server ignores them and shows the root span's (LANGFUSE_SERVER.md §5.2), a v3 server
+    // prefers them (§4.14).
+    assert_eq!(trace.input, Some(json!({"question": "hi", "n": 2})));
+    assert_eq!(trace.output, Some(json!("plain answer")));
+    let legacy = TestServer::builder().langfuse_v3().start();
+    let to_legacy = common::exporter(config(&legacy, ExporterKind::Otlp));
+    let again = self::sample();
+    deliver(&to_legacy, again.observations);
+    let trace = legacy.trace(&again.trace.to_string()).unwrap();
     assert_eq!(trace.input, Some(json!({"q": 1})));
     assert_eq!(trace.output, Some(json!("trace output")));
+    assert_eq!(trace.name.as_deref(), Some("my-trace"));
+    assert_eq!(trace.session_id.as_deref(), Some("session-1"));
 }
 
 #[test]

@@ -301,8 +301,8 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
         .trim()
         .parse()
         .ok()?;
-    (seconds.is_finite() && seconds >= 0.0)
-        .then(|| Duration::from_secs_f64(seconds.min(MAX_RETRY_DELAY.as_secs_f64())))
+    // A day bounds the conversion; the wait itself is capped where it is honoured.
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
 }
 
 /// Reads at most [`MAX_RESPONSE_BYTES`] of a body; the rest is never downloaded.
@@ -362,14 +362,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_is_read_in_seconds_and_capped() {
+    fn retry_after_is_read_in_seconds() {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
         assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(2)));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("86400"));
-        assert_eq!(parse_retry_after(&headers), Some(MAX_RETRY_DELAY));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("3600"));
+        assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(3600)));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("1e300"));
-        assert_eq!(parse_retry_after(&headers), Some(MAX_RETRY_DELAY));
+        assert_eq!(
+            parse_retry_after(&headers),
+            Some(Duration::from_secs(86_400))
+        );
         headers.insert(
             RETRY_AFTER,
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
