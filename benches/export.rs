@@ -48,7 +48,12 @@ fn export(c: &mut Criterion) {
     for kind in [ExporterKind::Otlp, ExporterKind::Ingestion] {
         // The server decodes every request with the official proto types (or serde) but skips
         // building its model, so the figure measures this SDK rather than the test fixture.
-        let server = TestServer::builder().build_model(false).start();
+        let mut server = TestServer::builder().build_model(false);
+        if kind == ExporterKind::Ingestion {
+            // Only a v3 server accepts observations on the ingestion API.
+            server = server.langfuse_v3();
+        }
+        let server = server.start();
         let exporter = Exporter::start(&config(&server, kind, true)).expect("exporter starts");
         group.bench_function(format!("{kind}"), |b| {
             b.iter_custom(|iterations| {

@@ -233,17 +233,16 @@ pub(crate) async fn handle(
 
     // Decoded up front (answered later, in the server's order) so that a request a fault fails
     // is still recorded with its envelope and span ids.
-    let otlp = (route == Route::Otlp).then(|| decode_otlp(&parts.headers, &body));
+    let otlp =
+        (route == Route::Otlp).then(|| decode_otlp(&parts.headers, &body, shared.build_model));
     let ingestion =
         (route == Route::Ingestion).then(|| parse_ingestion_body(&parts.headers, &body));
-    if let Some(Ok(Some(decoded))) = &otlp {
-        if shared.build_model {
-            record.span_ids = decoded
-                .export
-                .spans()
-                .map(|(_, _, s)| s.span_id.clone())
-                .collect();
-        }
+    if let Some(Ok(Some(DecodedOtlp {
+        export: Some(export),
+        ..
+    }))) = &otlp
+    {
+        record.span_ids = export.spans().map(|(_, _, s)| s.span_id.clone()).collect();
     }
     if let Some(Ok(root)) = &ingestion {
         describe_batch(&mut record, root);
@@ -339,11 +338,17 @@ struct DecodedOtlp {
     /// The export in the official types, when it can be expressed in them (protobuf always;
     /// OTLP/JSON when its ids are hex and its values typed the canonical way).
     proto: Option<ExportTraceServiceRequest>,
-    export: Export,
+    /// The spans as the mapping reads them; a protobuf export is converted only when the model
+    /// is built, so that load tests measure the client rather than this conversion.
+    export: Option<Export>,
 }
 
 /// Steps 5–9 of §2.1; `Ok(None)` is an empty export, `Err` the `error` text of a 400.
-fn decode_otlp(headers: &HeaderMap, body: &[u8]) -> Result<Option<DecodedOtlp>, String> {
+fn decode_otlp(
+    headers: &HeaderMap,
+    body: &[u8],
+    build_model: bool,
+) -> Result<Option<DecodedOtlp>, String> {
     let gzip = header(headers, "content-encoding").is_some_and(|e| e.contains("gzip"));
     let body = if gzip {
         let mut out = Vec::new();
@@ -358,11 +363,12 @@ fn decode_otlp(headers: &HeaderMap, body: &[u8]) -> Result<Option<DecodedOtlp>, 
         .unwrap_or_default()
         .to_lowercase();
     if content_type.contains("application/x-protobuf") {
-        let (proto, export) = decode::decode_protobuf(&body)
+        let proto = decode::decode_protobuf(&body)
             .ok_or("Failed to parse OTel Protobuf Trace".to_owned())?;
         if proto.resource_spans.is_empty() {
             return Ok(None);
         }
+        let export = build_model.then(|| decode::from_protobuf(&proto));
         Ok(Some(DecodedOtlp {
             proto: Some(proto),
             export,
@@ -374,7 +380,7 @@ fn decode_otlp(headers: &HeaderMap, body: &[u8]) -> Result<Option<DecodedOtlp>, 
             Ok(None) => Ok(None),
             Ok(Some(export)) => Ok(Some(DecodedOtlp {
                 proto: serde_json::from_slice(&body).ok(),
-                export,
+                export: Some(export),
             })),
         }
     } else {
@@ -413,7 +419,16 @@ fn handle_otlp(
             return refuse(json(400, Ordered::new().field("error", error)));
         }
     }
-    let spans = decoded.export.span_count();
+    let spans = match (&decoded.export, &decoded.proto) {
+        (Some(export), _) => export.span_count(),
+        (None, Some(proto)) => proto
+            .resource_spans
+            .iter()
+            .flat_map(|resource| &resource.scope_spans)
+            .map(|scope| scope.spans.len())
+            .sum(),
+        (None, None) => 0,
+    };
     // The content describes the queued job and is not a contract (§2.1 step 14).
     let answer = json(
         200,
@@ -823,7 +838,9 @@ fn finish(
             // Without the model, OTLP exports are only decoded and acknowledged.
             Change::Otlp(_) if !shared.build_model => {}
             Change::Otlp(decoded) => {
-                store.apply_otlp(&decoded.export, &shared.catalog);
+                if let Some(export) = &decoded.export {
+                    store.apply_otlp(export, &shared.catalog);
+                }
                 if let Some(proto) = decoded.proto {
                     store.push_otlp_request(proto);
                 }

@@ -23,6 +23,10 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// not make the worker buffer whatever a stranger sends.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
+/// What a 2xx answer may add per record sent: a 207 lists every event of a batch, with a
+/// message of several hundred bytes for each refused one.
+const ANSWER_BYTES_PER_RECORD: usize = 2048;
+
 const NOT_LANGFUSE: &str = "the response did not come from Langfuse; check LANGFUSE_BASE_URL \
      and any proxy";
 
@@ -146,7 +150,7 @@ impl Transport {
                 id: String,
             }
             let response = request.send().await.ok()?.error_for_status().ok()?;
-            let body = read_capped(response).await.ok()?;
+            let body = read_capped(response, MAX_RESPONSE_BYTES).await.ok()?;
             let projects: Projects = serde_json::from_slice(&body).ok()?;
             projects.data.into_iter().next().map(|project| project.id)
         }
@@ -185,7 +189,11 @@ impl Transport {
                     let status = response.status();
                     let retry_after = parse_retry_after(response.headers());
                     match status.as_u16() {
-                        200..=299 => return Self::recognise(response, is_langfuse).await,
+                        200..=299 => {
+                            let limit =
+                                MAX_RESPONSE_BYTES + ANSWER_BYTES_PER_RECORD * payload.records;
+                            return Self::recognise(response, limit, is_langfuse).await;
+                        }
                         301..=303 => {
                             let location = response
                                 .headers()
@@ -201,7 +209,9 @@ impl Transport {
                         413 => return Err(Failure::TooLarge),
                         408 | 429 | 500..=599 => (format!("HTTP {status}"), retry_after),
                         _ => {
-                            let body = read_capped(response).await.unwrap_or_default();
+                            let body = read_capped(response, MAX_RESPONSE_BYTES)
+                                .await
+                                .unwrap_or_default();
                             let text = String::from_utf8_lossy(&body);
                             return Err(Failure::Rejected(status, clip(&text, 500)));
                         }
@@ -230,6 +240,7 @@ impl Transport {
     /// A 2xx answer counts only when it is the JSON Langfuse sends on this route.
     async fn recognise(
         response: reqwest::Response,
+        limit: usize,
         is_langfuse: fn(&serde_json::Value) -> bool,
     ) -> Result<serde_json::Value, Failure> {
         let status = response.status();
@@ -239,7 +250,7 @@ impl Transport {
             .and_then(|value| value.to_str().ok())
             .unwrap_or("no content type")
             .to_owned();
-        let body = read_capped(response)
+        let body = read_capped(response, limit)
             .await
             .map_err(|error| Failure::GaveUp(describe_network_error(&error)))?;
         match serde_json::from_slice::<serde_json::Value>(&body) {
@@ -305,13 +316,16 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
 }
 
-/// Reads at most [`MAX_RESPONSE_BYTES`] of a body; the rest is never downloaded.
-pub(crate) async fn read_capped(mut response: reqwest::Response) -> Result<Bytes, reqwest::Error> {
+/// Reads at most `limit` bytes of a body; the rest is never downloaded.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, reqwest::Error> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
-        let room = MAX_RESPONSE_BYTES - body.len();
+        let room = limit - body.len();
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == MAX_RESPONSE_BYTES {
+        if body.len() == limit {
             break;
         }
     }

@@ -68,9 +68,14 @@ impl Export {
     }
 }
 
-pub(crate) fn decode_protobuf(body: &[u8]) -> Option<(ExportTraceServiceRequest, Export)> {
-    let request = ExportTraceServiceRequest::decode(body).ok()?;
-    let export = Export {
+pub(crate) fn decode_protobuf(body: &[u8]) -> Option<ExportTraceServiceRequest> {
+    ExportTraceServiceRequest::decode(body).ok()
+}
+
+/// The spans of a protobuf export, in the form the mapping reads. A protobuf export cannot fail
+/// the structural check (§2.2): its ids are bytes and its collections lists.
+pub(crate) fn from_protobuf(request: &ExportTraceServiceRequest) -> Export {
+    Export {
         resources: request
             .resource_spans
             .iter()
@@ -130,8 +135,7 @@ pub(crate) fn decode_protobuf(body: &[u8]) -> Option<(ExportTraceServiceRequest,
                     .collect(),
             })
             .collect(),
-    };
-    Some((request, export))
+    }
 }
 
 fn nonzero(nanos: u64) -> Option<u128> {
