@@ -257,6 +257,9 @@ pub(crate) fn begin(
     prepare: impl FnOnce(&mut Observation),
 ) -> Option<Scope> {
     let settings = exporter().settings()?;
+    if crate::export::on_export_thread() {
+        return None;
+    }
     let parent = crate::context::current();
     let (trace, parent_id, local_root) = match &parent {
         Some(parent) => (Arc::clone(&parent.trace), parent.id, parent.remote),

@@ -27,6 +27,7 @@ use crate::diagnostics;
 use crate::observation::{Observation, Score};
 
 use queue::{Item, Queue};
+pub(crate) use worker::on_export_thread;
 use worker::{Control, Reply, Worker};
 
 /// The largest record sent in one event, as in the official SDKs; larger records have their
@@ -300,10 +301,15 @@ impl Exporter {
             .map_or_else(Stats::default, |shared| Stats::read(&shared.queue))
     }
 
+    /// Hands a flush or shutdown to the worker; `Err` with the current counts when nobody
+    /// would answer: tracing is off, the worker is gone, or this is the worker's own thread.
     fn request(&self, timeout: Duration, reply: Reply, shutdown: bool) -> Result<(), Stats> {
         let Some(shared) = &self.shared else {
             return Err(Stats::default());
         };
+        if on_export_thread() {
+            return Err(self.stats());
+        }
         let before = self.stats();
         let deadline = tokio::time::Instant::now() + timeout;
         let message = if shutdown {
@@ -336,7 +342,8 @@ impl Exporter {
 
     /// Blocks the calling thread until everything recorded before the call is exported or has
     /// failed, or until `timeout` has passed. Safe to call from any thread, also inside a
-    /// runtime (it blocks that thread).
+    /// runtime (it blocks that thread). Called from the export thread itself (in a `mask`), it
+    /// returns at once with what is pending.
     pub fn flush_blocking(&self, timeout: Duration) -> FlushReport {
         self.blocking(timeout, false)
     }

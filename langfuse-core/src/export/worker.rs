@@ -413,6 +413,7 @@ impl Worker {
         std::thread::Builder::new()
             .name("langfuse-export".to_owned())
             .spawn(move || {
+                EXPORT_THREAD.with(|flag| flag.set(true));
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build();
@@ -542,6 +543,17 @@ fn otlp_404_hint(config: &Config) -> &'static str {
     } else {
         "Langfuse's API is at the root of its address: remove the path from LANGFUSE_BASE_URL"
     }
+}
+
+thread_local! {
+    static EXPORT_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this is an export worker's thread. Code the worker runs for the user (a `mask`)
+/// must neither be recorded, which would feed the worker its own output, nor wait for a
+/// flush, which the worker could never answer while it waits.
+pub(crate) fn on_export_thread() -> bool {
+    EXPORT_THREAD.with(Cell::get)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
