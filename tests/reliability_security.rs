@@ -9,9 +9,9 @@ mod example_support;
 use std::process::Output;
 use std::time::Duration;
 
-use example_support::{example_against, run_example};
+use example_support::{example_against, example_command, run_example};
 use langfuse_observe::{Config, ConfigBuilder, Exporter};
-use langfuse_observe_testing::TestServer;
+use langfuse_observe_testing::{Fault, Faults, TestServer};
 
 /// A secret key the server does not accept, distinctive enough to find anywhere.
 const WRONG_SECRET: &str = "sk-lf-wrong-0123456789-secret";
@@ -95,6 +95,46 @@ fn the_test_servers_own_secret_is_never_printed_on_success() {
     assert!(output.status.success());
     assert_eq!(server.observations().len(), 5);
     assert_secret_absent(&output, server.secret_key());
+}
+
+/// A server (or a proxy in front of it) that echoes the request's headers in its error body:
+/// the SDK shows the body, as it should, but never the keys or the `Authorization` value in it.
+#[test]
+fn an_answer_that_echoes_the_credentials_is_shown_scrubbed() {
+    let server = TestServer::start();
+    server.set_faults(Faults::new().with(Fault::echo_headers(400).always()));
+    let output = run(example_against("exit_after_sync", &server));
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Your request headers were"),
+        "the body is shown: {stderr}"
+    );
+    assert!(stderr.contains("<redacted>"), "{stderr}");
+    let authorization = server.authorization_header();
+    let credentials = authorization.trim_start_matches("Basic ");
+    for secret in [server.secret_key(), server.public_key(), credentials] {
+        assert_secret_absent(&output, secret);
+    }
+}
+
+/// A base URL with credentials is refused; the error does not repeat them.
+#[test]
+fn a_base_url_with_credentials_is_refused_without_repeating_them() {
+    let mut command = example_command("exit_after_sync");
+    command
+        .env("LANGFUSE_PUBLIC_KEY", "pk-lf-url")
+        .env("LANGFUSE_SECRET_KEY", "sk-lf-url")
+        .env(
+            "LANGFUSE_BASE_URL",
+            "https://admin:hunter2-password@langfuse.example/?token=also-secret",
+        );
+    let output = run(command);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("LANGFUSE_BASE_URL"), "{stderr}");
+    for secret in ["hunter2-password", "admin:", "also-secret"] {
+        assert_secret_absent(&output, secret);
+    }
 }
 
 #[test]

@@ -621,7 +621,7 @@ impl fmt::Debug for ConfigBuilder {
         f.debug_struct("ConfigBuilder")
             .field("public_key", &self.public_key)
             .field("secret_key", &redact(&self.secret_key))
-            .field("base_url", &self.base_url)
+            .field("base_url", &crate::diagnostics::redact_url(&self.base_url))
             .field("enabled", &self.enabled)
             .field("sample_rate", &self.sample_rate.value)
             .field("environment", &self.environment)
@@ -1042,7 +1042,7 @@ fn check_keys(
 /// Parses and normalizes the base URL: http(s) with a host, no credentials, query or fragment,
 /// and a path ending in exactly one `/` so relative API paths join under it.
 fn parse_base_url(text: &str, var: &'static str) -> Result<Url, ConfigError> {
-    let invalid = || ConfigError::invalid(var, text, EXPECT_URL);
+    let invalid = || ConfigError::invalid(var, crate::diagnostics::redact_url(text), EXPECT_URL);
     let mut url = Url::parse(text.trim()).map_err(|_| invalid())?;
     let usable = matches!(url.scheme(), "http" | "https")
         && url.host_str().is_some_and(|host| !host.is_empty())
@@ -1526,20 +1526,27 @@ mod tests {
 
     #[test]
     fn bad_base_urls() {
-        for url in [
-            "not a url",
-            "ftp://x",
-            "https://",
-            "localhost:3000",
-            "https://host/?x=1",
-            "https://host/#frag",
-            "https://user:pw@host",
+        // Credentials and query strings are not repeated in the error.
+        for (url, shown) in [
+            ("not a url", "not a url"),
+            ("ftp://x", "ftp://x"),
+            ("https://", "https://"),
+            ("localhost:3000", "localhost:3000"),
+            ("https://host/?x=1", "https://host/?<redacted>"),
+            ("https://host/#frag", "https://host/#frag"),
+            ("https://user:pw@host", "https://<redacted>@host"),
         ] {
             let err = error(&[("LANGFUSE_BASE_URL", url)]);
-            assert_invalid(&err, "LANGFUSE_BASE_URL", url, "http:// or https://");
+            assert_invalid(&err, "LANGFUSE_BASE_URL", shown, "http:// or https://");
             let err = builder_error(Config::builder().base_url(url));
-            assert_invalid(&err, "LANGFUSE_BASE_URL", url, "http:// or https://");
+            assert_invalid(&err, "LANGFUSE_BASE_URL", shown, "http:// or https://");
         }
+        let builder = Config::builder().base_url("https://pk-lf-1:sk-lf-2@host/?key=sk-lf-3");
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("sk-lf-2") && !shown.contains("sk-lf-3"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -70,7 +70,65 @@ pub(crate) fn warn_once(flag: &AtomicBool, message: impl std::fmt::Display) {
     }
 }
 
+/// `text` with any `user:password@` and any query string replaced by `<redacted>`: URLs end
+/// up in messages and `Debug` output, and those parts are where credentials hide.
+pub(crate) fn redact_url(text: &str) -> String {
+    let start = text.find("://").map_or(0, |scheme| scheme + 3);
+    let authority_end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |at| start + at);
+    let mut redacted = String::with_capacity(text.len());
+    redacted.push_str(&text[..start]);
+    match text[start..authority_end].rfind('@') {
+        Some(at) => {
+            redacted.push_str("<redacted>");
+            redacted.push_str(&text[start + at..authority_end]);
+        }
+        None => redacted.push_str(&text[start..authority_end]),
+    }
+    let rest = &text[authority_end..];
+    match rest.find('?') {
+        Some(query) => {
+            redacted.push_str(&rest[..=query]);
+            redacted.push_str("<redacted>");
+            if let Some(fragment) = rest[query..].find('#') {
+                redacted.push_str(&rest[query + fragment..]);
+            }
+        }
+        None => redacted.push_str(rest),
+    }
+    redacted
+}
+
 /// Prints an unconditional notice, for things the user must see once (e.g. where data goes).
 pub(crate) fn notice(message: impl std::fmt::Display) {
     eprintln!("{PREFIX} {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_userinfo_and_query() {
+        for (given, shown) in [
+            (
+                "https://user:pw@langfuse.example/",
+                "https://<redacted>@langfuse.example/",
+            ),
+            (
+                "https://pk:sk@host:3000/api?token=abc#top",
+                "https://<redacted>@host:3000/api?<redacted>#top",
+            ),
+            (
+                "http://host/path?key=sk-lf-1",
+                "http://host/path?<redacted>",
+            ),
+            ("https://cloud.langfuse.com", "https://cloud.langfuse.com"),
+            ("/sign-in?next=/x", "/sign-in?<redacted>"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(redact_url(given), shown, "{given}");
+        }
+    }
 }

@@ -130,6 +130,7 @@ enum Action {
     HtmlSignIn { status: u16 },
     Redirect { status: u16, location: String },
     HugeBody { status: u16, bytes: usize },
+    EchoHeaders { status: u16 },
     NotFound,
 }
 
@@ -214,6 +215,18 @@ impl Fault {
     pub fn html_sign_in_page(status: u16) -> Self {
         assert_status(status);
         Fault::new(Action::HtmlSignIn { status })
+    }
+
+    /// Answers with this status and a plain-text body that repeats every request header,
+    /// `Authorization` included, as a misconfigured server or a debugging proxy might. Nothing
+    /// is applied. For testing that a client never prints what such an answer echoes.
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not an HTTP status code (100..=999).
+    pub fn echo_headers(status: u16) -> Self {
+        assert_status(status);
+        Fault::new(Action::EchoHeaders { status })
     }
 
     /// Answers with a redirect status (301, 302, 303, 307 or 308) and a `Location` header with
@@ -420,6 +433,7 @@ impl Faults {
                 }),
                 Action::DropConnection => Some(Outcome::Drop),
                 Action::HtmlSignIn { status } => Some(Outcome::HtmlSignIn { status: *status }),
+                Action::EchoHeaders { status } => Some(Outcome::EchoHeaders { status: *status }),
                 Action::Redirect { status, location } => Some(Outcome::Redirect {
                     status: *status,
                     location: location.clone(),
@@ -485,6 +499,7 @@ pub(crate) enum Outcome {
     HtmlSignIn { status: u16 },
     Redirect { status: u16, location: String },
     HugeBody { status: u16, bytes: usize },
+    EchoHeaders { status: u16 },
     NotFound,
 }
 

@@ -253,7 +253,7 @@ pub(crate) async fn handle(
         tokio::time::sleep(decision.delay).await;
     }
     if let Some(outcome) = decision.outcome {
-        let response = match fault_response(route, outcome) {
+        let response = match fault_response(route, outcome, &parts.headers) {
             Some(response) => response,
             None => {
                 record.status = None;
@@ -680,7 +680,7 @@ fn not_found() -> Answer {
 }
 
 /// The answer a fault replaces the normal one with; `None` drops the connection.
-fn fault_response(route: Route, outcome: Outcome) -> Option<Answer> {
+fn fault_response(route: Route, outcome: Outcome, headers: &HeaderMap) -> Option<Answer> {
     const FAULT_TEXT: &str = "Simulated failure (test server fault plan)";
     Some(match outcome {
         Outcome::Drop => return None,
@@ -750,6 +750,13 @@ fn fault_response(route: Route, outcome: Outcome) -> Option<Answer> {
         }
         Outcome::HugeBody { status, bytes } => {
             respond(status, "text/plain; charset=utf-8", vec![b'x'; bytes])
+        }
+        Outcome::EchoHeaders { status } => {
+            let mut text = String::from("Bad request. Your request headers were:\n");
+            for (name, value) in headers {
+                text.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
+            }
+            respond(status, "text/plain; charset=utf-8", text.into_bytes())
         }
         Outcome::NotFound => not_found(),
     })

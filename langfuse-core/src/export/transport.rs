@@ -199,7 +199,10 @@ impl Transport {
                                 .headers()
                                 .get(LOCATION)
                                 .and_then(|value| value.to_str().ok())
-                                .map_or_else(|| "an unnamed location".to_owned(), without_userinfo);
+                                .map_or_else(
+                                    || "an unnamed location".to_owned(),
+                                    diagnostics::redact_url,
+                                );
                             return Err(Failure::Redirected(status, location));
                         }
                         401 | 403 => {
@@ -213,7 +216,8 @@ impl Transport {
                                 .await
                                 .unwrap_or_default();
                             let text = String::from_utf8_lossy(&body);
-                            return Err(Failure::Rejected(status, clip(&text, 500)));
+                            let keys = self.credentials.as_ref().map(|(p, s)| (&**p, &**s));
+                            return Err(Failure::Rejected(status, clip(&scrub(&text, keys), 500)));
                         }
                     }
                 }
@@ -332,19 +336,6 @@ async fn read_capped(
     Ok(Bytes::from(body))
 }
 
-/// A URL for a message, without any `user:password@` it may carry.
-fn without_userinfo(text: &str) -> String {
-    match reqwest::Url::parse(text) {
-        Ok(mut url) => {
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.to_string()
-        }
-        // A relative location has no userinfo.
-        Err(_) => text.to_owned(),
-    }
-}
-
 fn describe_network_error(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
@@ -362,6 +353,33 @@ fn describe_network_error(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     reason
+}
+
+/// A server's answer as it may be shown: without the keys, and without the credentials of any
+/// `Basic` or `Bearer` value, which a misconfigured server or proxy may echo back.
+fn scrub(text: &str, keys: Option<(&str, &str)>) -> String {
+    let mut scrubbed = text.to_owned();
+    if let Some((public_key, secret_key)) = keys {
+        for key in [secret_key, public_key] {
+            if !key.is_empty() {
+                scrubbed = scrubbed.replace(key, "<redacted>");
+            }
+        }
+    }
+    for scheme in [
+        "Basic ", "Bearer ", "basic ", "bearer ", "BASIC ", "BEARER ",
+    ] {
+        let mut from = 0;
+        while let Some(found) = scrubbed[from..].find(scheme) {
+            let start = from + found + scheme.len();
+            let end = scrubbed[start..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '<'))
+                .map_or(scrubbed.len(), |at| start + at);
+            scrubbed.replace_range(start..end, "<redacted>");
+            from = start + "<redacted>".len();
+        }
+    }
+    scrubbed
 }
 
 pub(crate) fn clip(text: &str, max: usize) -> String {
@@ -395,11 +413,17 @@ mod tests {
     }
 
     #[test]
-    fn locations_lose_their_userinfo() {
-        assert_eq!(
-            without_userinfo("https://user:pw@proxy.example/login"),
-            "https://proxy.example/login"
+    fn answers_are_scrubbed_of_keys_and_credentials() {
+        let echoed = "headers:\nauthorization: Basic cGstbGYtMTpzay1sZi0y\nx-langfuse-public-key: \
+                      pk-lf-1\nx-other: Bearer abc.def\nbody mentions sk-lf-2 twice: sk-lf-2";
+        let scrubbed = scrub(echoed, Some(("pk-lf-1", "sk-lf-2")));
+        for secret in ["cGstbGYtMTpzay1sZi0y", "pk-lf-1", "sk-lf-2", "abc.def"] {
+            assert!(!scrubbed.contains(secret), "{secret} in {scrubbed}");
+        }
+        assert!(
+            scrubbed.contains("authorization: Basic <redacted>"),
+            "{scrubbed}"
         );
-        assert_eq!(without_userinfo("/sign-in"), "/sign-in");
+        assert_eq!(scrub("plain text", None), "plain text");
     }
 }

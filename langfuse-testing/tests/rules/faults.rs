@@ -138,6 +138,20 @@ async fn fault_html_sign_in_page_with_a_2xx_status() {
 }
 
 #[tokio::test]
+async fn fault_echo_headers_repeats_the_authorization_header() {
+    let server = v4();
+    server.add_fault(Fault::echo_headers(400));
+    let reply = otlp_proto(&server, &one_root()).await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body.contains(&server.authorization_header()),
+        "{}",
+        reply.body
+    );
+    assert!(server.observations().is_empty(), "nothing was accepted");
+}
+
+#[tokio::test]
 async fn fault_redirects_carry_a_location() {
     let server = v4();
     for status in [301, 302, 303, 307, 308] {
