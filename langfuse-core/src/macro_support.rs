@@ -6,8 +6,8 @@ pub use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 pub use crate::capture::{
     Capture, CaptureDebug, CaptureSerialize, CaptureText, CaptureTypeName, CapturedValue,
-    ErrorDebug, ErrorDisplay, ErrorTypeName, Inputs, NotResult, SplitResult,
+    ErrorDebug, ErrorDisplay, ErrorTypeName, Inputs, Item, NotResult, SplitResult,
 };
 pub use crate::observation::ObservationType;
 pub use crate::scope::{start, Meta, Observed, Scope};
-pub use crate::stream::{observe_iter, observe_stream, Item, Opening, Transform};
+pub use crate::stream::{observe_iter, observe_stream, Opening, Transform};

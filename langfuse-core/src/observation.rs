@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 
 use crate::capture::CapturedValue;
+use crate::config::Mask;
 use crate::ids::{ObservationId, TraceId};
 
 /// What kind of step an observation is; Langfuse renders each type differently.
@@ -327,6 +328,46 @@ impl Observation {
         self.metadata = replacement;
         true
     }
+}
+
+impl Observation {
+    /// Runs the user's mask over every input, output and metadata value of this record and of
+    /// the trace attributes it carries. A panicking mask replaces the value with a marker.
+    pub(crate) fn mask(&mut self, mask: &Mask) {
+        mask_value(mask, &mut self.input);
+        mask_value(mask, &mut self.output);
+        mask_map(mask, &mut self.metadata);
+        if let Some(trace) = self.trace.as_mut() {
+            let trace = Arc::make_mut(trace);
+            mask_value(mask, &mut trace.input);
+            mask_value(mask, &mut trace.output);
+            mask_map(mask, &mut trace.metadata);
+        }
+    }
+}
+
+const MASK_FAILED: &str = "<masked: the mask function panicked>";
+
+fn apply_mask(mask: &Mask, value: Value) -> Value {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mask(value)))
+        .unwrap_or_else(|_| Value::String(MASK_FAILED.to_owned()))
+}
+
+fn mask_value(mask: &Mask, value: &mut Option<CapturedValue>) {
+    if let Some(captured) = value.as_mut() {
+        *captured = CapturedValue::json(&apply_mask(mask, captured.to_json_value()));
+    }
+}
+
+fn mask_map(mask: &Mask, map: &mut Map<String, Value>) {
+    if map.is_empty() {
+        return;
+    }
+    let object = Value::Object(std::mem::take(map));
+    *map = match apply_mask(mask, object) {
+        Value::Object(masked) => masked,
+        other => Map::from_iter([("masked".to_owned(), other)]),
+    };
 }
 
 /// How a score's value is typed in Langfuse.

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use futures_core::stream::{FusedStream, Stream};
 
-use crate::capture::{CapturedValue, TRUNCATION_MARKER};
+use crate::capture::{CapturedValue, Item, TRUNCATION_MARKER};
 use crate::observation::{GenerationDetails, Level, ObservationType};
 use crate::scope::{RootFlush, Scope};
 
@@ -22,23 +22,6 @@ use crate::scope::{RootFlush, Scope};
 const MAX_ITEMS: usize = 10_000;
 /// Bytes of items kept for the output; the record as a whole is cut later if still too big.
 const MAX_BYTES: usize = 512 * 1024;
-
-/// What one item contributes to the observation.
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum Item {
-    /// A value for the output; `text` when the item is a string type, whose items are joined.
-    Value {
-        /// The captured item.
-        value: CapturedValue,
-        /// Whether the item is a string.
-        text: bool,
-    },
-    /// An `Err` item: the observation becomes ERROR with this message.
-    Error(String),
-    /// Nothing (capture is off).
-    Nothing,
-}
 
 /// Turns the captured items into the output, for `#[observe(transform = path)]`.
 #[doc(hidden)]

@@ -219,45 +219,21 @@ impl Serialize for CapturedValue {
     }
 }
 
-/// Runs the user's mask over every input, output and metadata value of `observation` and of
-/// the trace attributes it carries. A panicking mask replaces the value with a marker.
-pub(crate) fn mask_observation(
-    mask: &crate::config::Mask,
-    observation: &mut crate::observation::Observation,
-) {
-    mask_value(mask, &mut observation.input);
-    mask_value(mask, &mut observation.output);
-    mask_map(mask, &mut observation.metadata);
-    if let Some(trace) = observation.trace.as_mut() {
-        let trace = std::sync::Arc::make_mut(trace);
-        mask_value(mask, &mut trace.input);
-        mask_value(mask, &mut trace.output);
-        mask_map(mask, &mut trace.metadata);
-    }
-}
-
-const MASK_FAILED: &str = "<masked: the mask function panicked>";
-
-fn apply_mask(mask: &crate::config::Mask, value: serde_json::Value) -> serde_json::Value {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mask(value)))
-        .unwrap_or_else(|_| serde_json::Value::String(MASK_FAILED.to_owned()))
-}
-
-fn mask_value(mask: &crate::config::Mask, value: &mut Option<CapturedValue>) {
-    if let Some(captured) = value.as_mut() {
-        *captured = CapturedValue::json(&apply_mask(mask, captured.to_json_value()));
-    }
-}
-
-fn mask_map(mask: &crate::config::Mask, map: &mut serde_json::Map<String, serde_json::Value>) {
-    if map.is_empty() {
-        return;
-    }
-    let object = serde_json::Value::Object(std::mem::take(map));
-    *map = match apply_mask(mask, object) {
-        serde_json::Value::Object(masked) => masked,
-        other => serde_json::Map::from_iter([("masked".to_owned(), other)]),
-    };
+/// What one item contributes to the observation.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Item {
+    /// A value for the output; `text` when the item is a string type, whose items are joined.
+    Value {
+        /// The captured item.
+        value: CapturedValue,
+        /// Whether the item is a string.
+        text: bool,
+    },
+    /// An `Err` item: the observation becomes ERROR with this message.
+    Error(String),
+    /// Nothing (capture is off).
+    Nothing,
 }
 
 /// Borrows a value for capture.
@@ -281,8 +257,8 @@ macro_rules! capture_level {
             /// Records the value as the argument `name`.
             fn __lf_arg(&self, inputs: &mut Inputs, name: &'static str);
             /// The value as a stream item: text items are joined, others form an array.
-            fn __lf_item(&self) -> crate::stream::Item {
-                crate::stream::Item::Value {
+            fn __lf_item(&self) -> Item {
+                Item::Value {
                     value: self.__lf_capture(),
                     text: $text,
                 }

@@ -218,7 +218,7 @@ impl Delivery {
             match entry.item {
                 Item::Observation(mut observation) => {
                     if let Some(mask) = &self.mask {
-                        crate::capture::mask_observation(mask, &mut observation);
+                        observation.mask(mask);
                     }
                     observations.push(*observation);
                 }
