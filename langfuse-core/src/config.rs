@@ -30,6 +30,8 @@
 //! | queue bound (bytes) | `LANGFUSE_MAX_QUEUE_BYTES` | `67108864` (64 MiB) |
 //! | flush when the outermost observation ends | `LANGFUSE_FLUSH_ON_ROOT` | `true` |
 //! | flush/shutdown deadline (seconds) | `LANGFUSE_FLUSH_TIMEOUT` | `10` |
+//! | longest wait of the outermost observation's flush (seconds) | `LANGFUSE_ROOT_FLUSH_TIMEOUT` | `1` |
+//! | deliver what is pending when the process exits | `LANGFUSE_FLUSH_AT_EXIT` | `true` |
 //! | retries per batch | `LANGFUSE_MAX_RETRIES` | `5` |
 //! | first retry delay (seconds, then doubles with jitter) | `LANGFUSE_RETRY_BACKOFF` | `0.5` |
 //! | gzip OTLP request bodies (never ingestion: that route does not undo gzip) | `LANGFUSE_GZIP` | `true` |
@@ -65,6 +67,8 @@ const MAX_QUEUE_ITEMS: &str = "LANGFUSE_MAX_QUEUE_ITEMS";
 const MAX_QUEUE_BYTES: &str = "LANGFUSE_MAX_QUEUE_BYTES";
 const FLUSH_ON_ROOT: &str = "LANGFUSE_FLUSH_ON_ROOT";
 const FLUSH_TIMEOUT: &str = "LANGFUSE_FLUSH_TIMEOUT";
+const ROOT_FLUSH_TIMEOUT: &str = "LANGFUSE_ROOT_FLUSH_TIMEOUT";
+const FLUSH_AT_EXIT: &str = "LANGFUSE_FLUSH_AT_EXIT";
 const MAX_RETRIES: &str = "LANGFUSE_MAX_RETRIES";
 const RETRY_BACKOFF: &str = "LANGFUSE_RETRY_BACKOFF";
 const GZIP: &str = "LANGFUSE_GZIP";
@@ -78,6 +82,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_MAX_QUEUE_ITEMS: usize = 100_000;
 const DEFAULT_MAX_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_ROOT_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_RETRIES: u32 = 5;
 const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -242,6 +247,8 @@ pub struct Config {
     max_queue_bytes: usize,
     flush_on_root: bool,
     flush_timeout: Duration,
+    root_flush_timeout: Duration,
+    flush_at_exit: bool,
     max_retries: u32,
     retry_backoff: Duration,
     gzip: bool,
@@ -430,6 +437,18 @@ impl Config {
         self.flush_timeout
     }
 
+    /// The longest the end of an outermost observation waits for its records to be delivered
+    /// (`LANGFUSE_ROOT_FLUSH_TIMEOUT`), at most [`flush_timeout`](Self::flush_timeout).
+    pub fn root_flush_timeout(&self) -> Duration {
+        self.root_flush_timeout.min(self.flush_timeout)
+    }
+
+    /// Whether what is still pending is delivered when the process exits
+    /// (`LANGFUSE_FLUSH_AT_EXIT`), within [`flush_timeout`](Self::flush_timeout).
+    pub fn flush_at_exit(&self) -> bool {
+        self.flush_at_exit
+    }
+
     /// How many times a failed batch is retried (`LANGFUSE_MAX_RETRIES`); 0 disables retries.
     pub fn max_retries(&self) -> u32 {
         self.max_retries
@@ -498,6 +517,8 @@ impl fmt::Debug for Config {
             .field("max_queue_bytes", &self.max_queue_bytes)
             .field("flush_on_root", &self.flush_on_root)
             .field("flush_timeout", &self.flush_timeout)
+            .field("root_flush_timeout", &self.root_flush_timeout)
+            .field("flush_at_exit", &self.flush_at_exit)
             .field("max_retries", &self.max_retries)
             .field("retry_backoff", &self.retry_backoff)
             .field("gzip", &self.gzip)
@@ -576,6 +597,8 @@ pub struct ConfigBuilder {
     max_queue_bytes: Given<usize>,
     flush_on_root: bool,
     flush_timeout: Given<Duration>,
+    root_flush_timeout: Given<Duration>,
+    flush_at_exit: bool,
     max_retries: u32,
     retry_backoff: Given<Duration>,
     gzip: bool,
@@ -606,6 +629,8 @@ impl Default for ConfigBuilder {
             max_queue_bytes: Given::new(DEFAULT_MAX_QUEUE_BYTES),
             flush_on_root: true,
             flush_timeout: Given::new(DEFAULT_FLUSH_TIMEOUT),
+            root_flush_timeout: Given::new(DEFAULT_ROOT_FLUSH_TIMEOUT),
+            flush_at_exit: true,
             max_retries: DEFAULT_MAX_RETRIES,
             retry_backoff: Given::new(DEFAULT_RETRY_BACKOFF),
             gzip: true,
@@ -637,6 +662,8 @@ impl fmt::Debug for ConfigBuilder {
             .field("max_queue_bytes", &self.max_queue_bytes.value)
             .field("flush_on_root", &self.flush_on_root)
             .field("flush_timeout", &self.flush_timeout.value)
+            .field("root_flush_timeout", &self.root_flush_timeout.value)
+            .field("flush_at_exit", &self.flush_at_exit)
             .field("max_retries", &self.max_retries)
             .field("retry_backoff", &self.retry_backoff.value)
             .field("gzip", &self.gzip)
@@ -696,6 +723,7 @@ impl ConfigBuilder {
         flag(CAPTURE_IO, &mut b.capture_io)?;
         flag(FLUSH_ON_ROOT, &mut b.flush_on_root)?;
         flag(GZIP, &mut b.gzip)?;
+        flag(FLUSH_AT_EXIT, &mut b.flush_at_exit)?;
 
         if let Some(raw) = get(SAMPLE_RATE) {
             b.sample_rate = parse_number(SAMPLE_RATE, raw, EXPECT_SAMPLE_RATE)?;
@@ -722,6 +750,7 @@ impl ConfigBuilder {
         seconds(FLUSH_INTERVAL, &mut b.flush_interval)?;
         seconds(TIMEOUT, &mut b.timeout)?;
         seconds(FLUSH_TIMEOUT, &mut b.flush_timeout)?;
+        seconds(ROOT_FLUSH_TIMEOUT, &mut b.root_flush_timeout)?;
         seconds(RETRY_BACKOFF, &mut b.retry_backoff)?;
 
         if let Some(raw) = get(EXPORTER) {
@@ -835,6 +864,21 @@ impl ConfigBuilder {
     /// Sets whether the end of an outermost observation flushes (`LANGFUSE_FLUSH_ON_ROOT`).
     pub fn flush_on_root(mut self, flush: bool) -> Self {
         self.flush_on_root = flush;
+        self
+    }
+
+    /// Sets the longest wait of the flush at the end of an outermost observation
+    /// (`LANGFUSE_ROOT_FLUSH_TIMEOUT`), more than zero. A short wait keeps a slow or failing
+    /// server from slowing the program down; what is not delivered by then stays queued.
+    pub fn root_flush_timeout(mut self, timeout: Duration) -> Self {
+        self.root_flush_timeout = Given::new(timeout);
+        self
+    }
+
+    /// Sets whether what is still pending is delivered when the process exits
+    /// (`LANGFUSE_FLUSH_AT_EXIT`, default true).
+    pub fn flush_at_exit(mut self, flush: bool) -> Self {
+        self.flush_at_exit = flush;
         self
     }
 
@@ -957,6 +1001,7 @@ impl ConfigBuilder {
             EXPECT_QUEUE_BYTES,
         )?;
         positive(FLUSH_TIMEOUT, &self.flush_timeout)?;
+        positive(ROOT_FLUSH_TIMEOUT, &self.root_flush_timeout)?;
         positive(RETRY_BACKOFF, &self.retry_backoff)?;
 
         let mut resource_attributes = self.resource_attributes;
@@ -1001,6 +1046,8 @@ impl ConfigBuilder {
             max_queue_bytes: self.max_queue_bytes.value,
             flush_on_root: self.flush_on_root,
             flush_timeout: self.flush_timeout.value,
+            root_flush_timeout: self.root_flush_timeout.value,
+            flush_at_exit: self.flush_at_exit,
             max_retries: self.max_retries,
             retry_backoff: self.retry_backoff.value,
             gzip: self.gzip,

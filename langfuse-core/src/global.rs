@@ -1,8 +1,9 @@
 //! The process-wide exporter that instrumented code records into.
 //!
 //! Set up explicitly with [`init`], or on first use from the environment. Either way it is set
-//! once per process; statics are never dropped, so a short program relies on the
-//! [`FlushGuard`] (or on a flush at the end of the outermost observation) to deliver.
+//! once per process. Statics are never dropped, so what is still pending when the process
+//! exits is delivered by a function the platform runs at exit (`deliver_at_exit`), the
+//! [`FlushGuard`] or the flush at the end of the outermost observation.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -106,6 +107,20 @@ pub fn exporter() -> &'static Exporter {
             Exporter::disabled()
         })
     })
+}
+
+/// Run by the C runtime as the process exits, after `main` returns, on `std::process::exit`
+/// and after a panic out of `main` (not on `panic = "abort"`, a signal, or
+/// `std::process::abort`): delivers what the global exporter still holds, within
+/// `LANGFUSE_FLUSH_TIMEOUT`, unless `LANGFUSE_FLUSH_AT_EXIT=false`. `ctor`'s `#[dtor]` registers
+/// it in the platform's list of exit functions; nothing here may unwind into that caller.
+#[ctor::dtor]
+fn deliver_at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        if let Some(exporter) = GLOBAL.get() {
+            exporter.deliver_at_exit();
+        }
+    });
 }
 
 /// Flushes the global exporter; see [`Exporter::flush`].

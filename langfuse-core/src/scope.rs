@@ -338,13 +338,11 @@ impl Scope {
         self.active.record_panic(payload);
     }
 
-    /// Ends the observation; when it is the outermost one, flushes and waits (sync code).
+    /// Ends the observation; when it is the outermost one, flushes and waits as
+    /// [`Exporter::root_flush_wait`](crate::export::Exporter) allows (sync code).
     pub fn end(mut self) {
         if self.close() {
-            let exporter = exporter();
-            if let Some(timeout) = exporter.settings().map(|s| s.flush_timeout) {
-                exporter.flush_blocking(timeout);
-            }
+            exporter().root_flush_blocking();
         }
     }
 
@@ -355,9 +353,7 @@ impl Scope {
         if !self.close() {
             return None;
         }
-        let exporter = exporter();
-        let timeout = exporter.settings()?.flush_timeout;
-        Some(RootFlush(Box::pin(exporter.flush(timeout))))
+        Some(RootFlush(Box::pin(exporter().root_flush()?)))
     }
 
     /// Ends the observation without flushing, for an observation that stops where blocking
@@ -376,11 +372,8 @@ impl Scope {
         let Some(record) = self.active.finish() else {
             return false;
         };
-        let exporter = exporter();
-        exporter.record_boxed(record);
-        self.active.local_root
-            && self.active.behaviour.flush
-            && exporter.settings().is_some_and(|s| s.flush_on_root)
+        exporter().record_boxed(record);
+        self.active.local_root && self.active.behaviour.flush
     }
 }
 
@@ -405,10 +398,7 @@ impl Drop for Scope {
         // would stall a runtime thread; the guard from `init` or the next root delivers it. A
         // panicking root flushes: the panic may well end the process.
         if self.close() && panicking {
-            let exporter = exporter();
-            if let Some(timeout) = exporter.settings().map(|s| s.flush_timeout) {
-                exporter.flush_blocking(timeout);
-            }
+            exporter().root_flush_blocking();
         }
     }
 }

@@ -11,6 +11,7 @@ mod queue;
 mod transport;
 mod worker;
 
+use std::future::Future;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ use crate::diagnostics;
 use crate::observation::{Observation, Score};
 
 use queue::{Item, Queue};
+use transport::Health;
 pub(crate) use worker::on_export_thread;
 use worker::{Control, Reply, Worker};
 
@@ -131,6 +133,8 @@ pub(crate) struct Settings {
     pub(crate) sample_rate: f64,
     pub(crate) flush_on_root: bool,
     pub(crate) flush_timeout: Duration,
+    pub(crate) root_flush_timeout: Duration,
+    pub(crate) flush_at_exit: bool,
 }
 
 struct Shared {
@@ -140,6 +144,7 @@ struct Shared {
     /// Looked up once by the worker; links use a form without it until then.
     project_id: Arc<std::sync::OnceLock<String>>,
     queue: Arc<Queue>,
+    health: Arc<Health>,
     control: UnboundedSender<Control>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -194,8 +199,15 @@ impl Exporter {
         ));
         let (control, inbox) = tokio::sync::mpsc::unbounded_channel();
         let project_id = Arc::default();
-        let worker = Worker::new(config, Arc::clone(&queue), inbox, Arc::clone(&project_id))
-            .map_err(ExportError::Client)?;
+        let health = Arc::default();
+        let worker = Worker::new(
+            config,
+            Arc::clone(&queue),
+            inbox,
+            Arc::clone(&project_id),
+            Arc::clone(&health),
+        )
+        .map_err(ExportError::Client)?;
         let handle = worker.spawn().map_err(ExportError::Spawn)?;
         diagnostics::debug(format_args!(
             "exporter started: {:?} to {}",
@@ -209,10 +221,13 @@ impl Exporter {
                     sample_rate: config.sample_rate(),
                     flush_on_root: config.flush_on_root(),
                     flush_timeout: config.flush_timeout(),
+                    root_flush_timeout: config.root_flush_timeout(),
+                    flush_at_exit: config.flush_at_exit(),
                 },
                 base_url: config.base_url().as_str().trim_end_matches('/').to_owned(),
                 project_id,
                 queue,
+                health,
                 control,
                 worker: Mutex::new(Some(handle)),
             })),
@@ -303,7 +318,7 @@ impl Exporter {
 
     /// Hands a flush or shutdown to the worker; `Err` with the current counts when nobody
     /// would answer: tracing is off, the worker is gone, or this is the worker's own thread.
-    fn request(&self, timeout: Duration, reply: Reply, shutdown: bool) -> Result<(), Stats> {
+    fn request(&self, timeout: Duration, reply: Reply, kind: Request) -> Result<(), Stats> {
         let Some(shared) = &self.shared else {
             return Err(Stats::default());
         };
@@ -312,20 +327,19 @@ impl Exporter {
         }
         let before = self.stats();
         let deadline = tokio::time::Instant::now() + timeout;
-        let message = if shutdown {
-            Control::Shutdown {
+        let message = match kind {
+            Request::Shutdown => Control::Shutdown {
                 deadline,
                 before,
                 reply,
-            }
-        } else {
-            let target = shared.queue.last_seq();
-            Control::Flush {
-                target,
+            },
+            Request::Flush | Request::RootFlush => Control::Flush {
+                target: shared.queue.last_seq(),
                 deadline,
                 before,
                 reply,
-            }
+                root: kind == Request::RootFlush,
+            },
         };
         shared.control.send(message).map_err(|_| before)
     }
@@ -334,9 +348,66 @@ impl Exporter {
     /// `timeout` has passed. Does not need a Tokio timer in the caller's runtime.
     pub async fn flush(&self, timeout: Duration) -> FlushReport {
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        match self.request(timeout, Reply::Async(sender), false) {
+        match self.request(timeout, Reply::Async(sender), Request::Flush) {
             Ok(()) => receiver.await.unwrap_or_else(|_| self.unanswered()),
             Err(stats) => Self::unreachable(stats),
+        }
+    }
+
+    /// What the end of an outermost observation does about delivery: `None` to hand its
+    /// records over and return at once, else how long it may wait. The one place this is
+    /// decided. It never waits while the server is known to be failing, never blocks (when
+    /// `blocking`) a thread that runs a Tokio runtime, where every other task would stall with
+    /// it, and never longer than `LANGFUSE_ROOT_FLUSH_TIMEOUT`; what is left is delivered later,
+    /// at the latest when the process exits.
+    pub(crate) fn root_flush_wait(&self, blocking: bool) -> Option<Duration> {
+        let shared = self.shared.as_ref()?;
+        let in_runtime = || tokio::runtime::Handle::try_current().is_ok();
+        let wait = shared.settings.flush_on_root
+            && !shared.health.is_failing()
+            && !(blocking && in_runtime());
+        wait.then_some(shared.settings.root_flush_timeout)
+    }
+
+    /// The flush at the end of an outermost observation, for sync code; see
+    /// [`root_flush_wait`](Self::root_flush_wait).
+    pub(crate) fn root_flush_blocking(&self) {
+        if let Some(timeout) = self.root_flush_wait(true) {
+            self.blocking(timeout, Request::RootFlush);
+        }
+    }
+
+    /// The flush at the end of an outermost observation, for async code to await.
+    pub(crate) fn root_flush(&self) -> Option<impl Future<Output = FlushReport> + Send + 'static> {
+        let timeout = self.root_flush_wait(false)?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let asked = self.request(timeout, Reply::Async(sender), Request::RootFlush);
+        let stats = self.clone();
+        Some(async move {
+            match asked {
+                Ok(()) => receiver.await.unwrap_or_else(|_| stats.unanswered()),
+                Err(counts) => Self::unreachable(counts),
+            }
+        })
+    }
+
+    /// Delivers what is still pending as the process exits, within `LANGFUSE_FLUSH_TIMEOUT`,
+    /// and says on one line what could not be delivered and why.
+    pub(crate) fn deliver_at_exit(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        if !shared.settings.flush_at_exit || self.stats().pending() == 0 {
+            return;
+        }
+        let timeout = shared.settings.flush_timeout;
+        let report = self.blocking(timeout, Request::Flush);
+        let lost = report.pending + report.failed;
+        if lost > 0 {
+            let reason = shared.health.last_failure().unwrap_or_else(|| {
+                format!("not delivered within LANGFUSE_FLUSH_TIMEOUT ({timeout:?})")
+            });
+            diagnostics::notice(format_args!("{lost} records not delivered at exit: {reason}"));
         }
     }
 
@@ -345,14 +416,14 @@ impl Exporter {
     /// runtime (it blocks that thread). Called from the export thread itself (in a `mask`), it
     /// returns at once with what is pending.
     pub fn flush_blocking(&self, timeout: Duration) -> FlushReport {
-        self.blocking(timeout, false)
+        self.blocking(timeout, Request::Flush)
     }
 
     /// Delivers what is held within `timeout`, drops the rest, and stops the worker. Later
     /// records are refused and counted as dropped.
     pub async fn shutdown(&self, timeout: Duration) -> FlushReport {
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        match self.request(timeout, Reply::Async(sender), true) {
+        match self.request(timeout, Reply::Async(sender), Request::Shutdown) {
             Ok(()) => receiver.await.unwrap_or_else(|_| self.unanswered()),
             Err(stats) => Self::unreachable(stats),
         }
@@ -360,7 +431,7 @@ impl Exporter {
 
     /// Blocking form of [`shutdown`](Self::shutdown); also waits for the worker thread to end.
     pub fn shutdown_blocking(&self, timeout: Duration) -> FlushReport {
-        let report = self.blocking(timeout, true);
+        let report = self.blocking(timeout, Request::Shutdown);
         let handle = self.shared.as_ref().and_then(|shared| {
             shared
                 .worker
@@ -376,9 +447,9 @@ impl Exporter {
         report
     }
 
-    fn blocking(&self, timeout: Duration, shutdown: bool) -> FlushReport {
+    fn blocking(&self, timeout: Duration, kind: Request) -> FlushReport {
         let (sender, receiver) = std::sync::mpsc::channel();
-        match self.request(timeout, Reply::Blocking(sender), shutdown) {
+        match self.request(timeout, Reply::Blocking(sender), kind) {
             // The worker answers by the deadline; the margin covers a worker that died.
             Ok(()) => receiver
                 .recv_timeout(timeout + Duration::from_secs(1))
@@ -398,6 +469,16 @@ impl Exporter {
             ..FlushReport::default()
         }
     }
+}
+
+/// What a caller asks of the worker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Request {
+    Flush,
+    /// The flush at the end of an outermost observation, which stops waiting once the server
+    /// is known to be failing.
+    RootFlush,
+    Shutdown,
 }
 
 /// Keys travel in every request's `Authorization` header: over plain HTTP to another machine,

@@ -1,7 +1,8 @@
 //! HTTP to Langfuse: authentication headers, retries with exponential backoff and jitter, and
 //! the checks that an answer really came from Langfuse.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -74,6 +75,45 @@ pub(crate) struct Payload {
     pub(crate) records: usize,
 }
 
+/// Whether the server is failing now: set by a retryable failure (refused, timed out, 5xx,
+/// 429), cleared by the next success. While it is set, the end of an outermost observation does
+/// not wait for delivery, and what is left at exit is reported with the last reason.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    failing: AtomicBool,
+    last_failure: Mutex<Option<String>>,
+    /// Wakes the worker to answer the flushes that stop waiting once the server fails.
+    pub(crate) changed: tokio::sync::Notify,
+}
+
+impl Health {
+    pub(crate) fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
+    /// Why the last request failed, for the report of what was not delivered.
+    pub(crate) fn last_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn failed(&self, reason: &str) {
+        *self
+            .last_failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reason.to_owned());
+        if !self.failing.swap(true, Ordering::Relaxed) {
+            self.changed.notify_one();
+        }
+    }
+
+    fn succeeded(&self) {
+        self.failing.store(false, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct Transport {
     client: reqwest::Client,
     base_url: String,
@@ -84,10 +124,11 @@ pub(crate) struct Transport {
     keys_rejected: AtomicBool,
     retry_after_capped: AtomicBool,
     credentials: Option<(String, String)>,
+    health: Arc<Health>,
 }
 
 impl Transport {
-    pub(crate) fn new(config: &Config) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(config: &Config, health: Arc<Health>) -> Result<Self, reqwest::Error> {
         let mut headers = HeaderMap::new();
         let sdk_version = HeaderValue::from_static(env!("CARGO_PKG_VERSION"));
         headers.insert(
@@ -131,6 +172,7 @@ impl Transport {
                 .public_key()
                 .zip(config.secret_key())
                 .map(|(public, secret)| (public.to_owned(), secret.to_owned())),
+            health,
         })
     }
 
@@ -192,6 +234,7 @@ impl Transport {
                         200..=299 => {
                             let limit =
                                 MAX_RESPONSE_BYTES + ANSWER_BYTES_PER_RECORD * payload.records;
+                            self.health.succeeded();
                             return Self::recognise(response, limit, is_langfuse).await;
                         }
                         301..=303 => {
@@ -223,6 +266,7 @@ impl Transport {
                 }
                 Err(error) => (describe_network_error(&error), None),
             };
+            self.health.failed(&format!("{reason} ({url})"));
             if attempt >= self.max_retries {
                 return Err(Failure::GaveUp(reason));
             }

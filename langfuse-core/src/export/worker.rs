@@ -19,7 +19,7 @@ use super::console::Console;
 use super::ingestion::{self, IngestionEncoder};
 use super::otlp::{self, OtlpEncoder};
 use super::queue::{Counters, Entry, Item, Queue};
-use super::transport::{Failure, Transport};
+use super::transport::{Failure, Health, Transport};
 use super::{FlushReport, Stats};
 
 /// Where a flush or shutdown answer goes: an awaiting task or a blocked thread.
@@ -41,12 +41,14 @@ impl Reply {
 
 #[derive(Debug)]
 pub(crate) enum Control {
-    /// Answer once every item up to `target` is settled, or at `deadline`.
+    /// Answer once every item up to `target` is settled, or at `deadline`; a `root` flush (the
+    /// end of an outermost observation) also as soon as the server is known to be failing.
     Flush {
         target: u64,
         deadline: Instant,
         before: Stats,
         reply: Reply,
+        root: bool,
     },
     /// Refuse new items, deliver what is held until `deadline`, drop the rest, stop.
     Shutdown {
@@ -59,6 +61,7 @@ pub(crate) enum Control {
 struct Waiter {
     target: u64,
     deadline: Instant,
+    root: bool,
     before: Stats,
     /// [`Inbox::abandoned`] when the request arrived.
     abandoned_before: u64,
@@ -76,6 +79,7 @@ struct Inbox {
     /// Records dropped because a shutdown deadline passed before they were delivered.
     abandoned: u64,
     default_deadline: Duration,
+    health: Arc<Health>,
 }
 
 impl Inbox {
@@ -86,10 +90,12 @@ impl Inbox {
                 deadline,
                 before,
                 reply,
+                root,
             }) => {
                 self.waiters.push(Waiter {
                     target,
                     deadline,
+                    root,
                     before,
                     abandoned_before: self.abandoned,
                     reply,
@@ -104,6 +110,7 @@ impl Inbox {
                 self.shutdown = Some(Waiter {
                     target: u64::MAX,
                     deadline,
+                    root: false,
                     before,
                     abandoned_before: self.abandoned,
                     reply,
@@ -118,6 +125,7 @@ impl Inbox {
                     self.shutdown = Some(Waiter {
                         target: u64::MAX,
                         deadline: Instant::now() + self.default_deadline,
+                        root: false,
                         before: Stats::default(),
                         abandoned_before: self.abandoned,
                         reply: Reply::Blocking(reply),
@@ -143,13 +151,18 @@ impl Inbox {
             .min()
     }
 
-    /// Answers the flushes that are done or out of time.
+    /// Answers the flushes that are done or out of time, and the root flushes that stop
+    /// waiting because the server is failing.
     fn answer(&mut self, queue: &Queue) {
         let now = Instant::now();
+        let failing = self.health.is_failing();
         let mut i = 0;
         while i < self.waiters.len() {
             let waiter = &self.waiters[i];
-            if waiter.target <= self.settled_seq || waiter.deadline <= now {
+            if waiter.target <= self.settled_seq
+                || waiter.deadline <= now
+                || (waiter.root && failing)
+            {
                 let waiter = self.waiters.swap_remove(i);
                 self.reply(waiter, queue);
             } else {
@@ -377,6 +390,7 @@ impl Worker {
         queue: Arc<Queue>,
         control: UnboundedReceiver<Control>,
         project_id: Arc<std::sync::OnceLock<String>>,
+        health: Arc<Health>,
     ) -> Result<Self, reqwest::Error> {
         let mode = match config.exporter() {
             ExporterKind::Otlp => Mode::Otlp,
@@ -388,7 +402,7 @@ impl Worker {
             project_id,
             delivery: Delivery {
                 mode,
-                transport: Transport::new(config)?,
+                transport: Transport::new(config, Arc::clone(&health))?,
                 otlp: OtlpEncoder::new(config),
                 ingestion: IngestionEncoder::new(config),
                 gzip: config.gzip(),
@@ -404,6 +418,7 @@ impl Worker {
                 settled_seq: 0,
                 abandoned: 0,
                 default_deadline: config.flush_timeout(),
+                health,
             },
             interval: config.flush_interval(),
         })
@@ -476,6 +491,7 @@ impl Worker {
             let count = entries.len();
             let bytes: usize = entries.iter().map(|entry| entry.size).sum();
             let settled = Cell::new(0);
+            let health = Arc::clone(&self.inbox.health);
             let completed = {
                 let work = self
                     .delivery
@@ -486,6 +502,7 @@ impl Worker {
                     tokio::select! {
                         () = &mut work => break true,
                         message = self.inbox.next() => self.inbox.accept(message, &self.queue),
+                        () = health.changed.notified() => self.inbox.answer(&self.queue),
                         () = sleep_until(deadline) => {
                             self.inbox.answer(&self.queue);
                             if self.inbox.shutdown_due() {
