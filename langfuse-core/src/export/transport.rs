@@ -266,7 +266,11 @@ impl Transport {
                 }
                 Err(error) => (describe_network_error(&error), None),
             };
-            self.health.failed(&format!("{reason} ({url})"));
+            if reason.contains(&url) {
+                self.health.failed(&reason);
+            } else {
+                self.health.failed(&format!("{reason} from {url}"));
+            }
             if attempt >= self.max_retries {
                 return Err(Failure::GaveUp(reason));
             }

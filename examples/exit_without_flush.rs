@@ -1,0 +1,47 @@
+//! Programs that end without a flush of their own, which the function the SDK runs at process
+//! exit still delivers for. The first argument picks how the program ends:
+//!
+//! - `return`: a server-style handler (`flush = false`, so its end does not flush) runs three
+//!   times, then `main` returns;
+//! - `exit`: `std::process::exit` inside the outermost observation, after two steps ended;
+//! - `panic`: the handler runs, then `main` panics.
+//!
+//! ```sh
+//! LANGFUSE_PUBLIC_KEY=pk-lf-… LANGFUSE_SECRET_KEY=sk-lf-… cargo run --example exit_without_flush -- return
+//! ```
+
+use langfuse_observe::observe;
+
+/// A request handler of a server: it does not flush when it ends.
+#[observe(flush = false)]
+fn handle(request: u32) -> u32 {
+    step(request) + 1
+}
+
+#[observe]
+fn step(n: u32) -> u32 {
+    n * 2
+}
+
+/// A job that ends the process from inside its outermost observation.
+#[observe]
+fn job() {
+    step(1);
+    step(2);
+    std::process::exit(0);
+}
+
+fn main() {
+    match std::env::args().nth(1).as_deref() {
+        Some("exit") => job(),
+        Some("panic") => {
+            handle(1);
+            panic!("main gives up after the first request");
+        }
+        _ => {
+            for request in 0..3 {
+                println!("{}", handle(request));
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! What is still pending when a process exits is delivered by the function the SDK runs at
+//! exit: after `main` returns, on `std::process::exit` and after a panic out of `main`. Each
+//! case runs `examples/exit_without_flush.rs` as its own process, with a one-hour flush
+//! interval and no flush of its own, against a loopback server the test starts.
+#![allow(clippy::unwrap_used)]
+
+mod example_support;
+
+use example_support::{example_against, run_example_with};
+use langfuse_observe_testing::TestServer;
+
+fn names(server: &TestServer) -> Vec<String> {
+    let mut names: Vec<String> = server
+        .observations()
+        .into_iter()
+        .filter_map(|observation| observation.name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn records_pending_when_main_returns_are_delivered() {
+    let server = TestServer::start();
+    let output = run_example_with("exit_without_flush", &server, &["return"]);
+    assert!(output.status.success());
+    assert_eq!(
+        names(&server),
+        ["handle", "handle", "handle", "step", "step", "step"]
+    );
+}
+
+#[test]
+fn records_pending_at_process_exit_are_delivered() {
+    let server = TestServer::start();
+    let output = run_example_with("exit_without_flush", &server, &["exit"]);
+    assert_eq!(output.status.code(), Some(0));
+    // The job itself never ended, so it has no record; the steps that did are delivered.
+    assert_eq!(names(&server), ["step", "step"]);
+}
+
+#[test]
+fn records_pending_when_main_panics_are_delivered() {
+    let server = TestServer::start();
+    let output = run_example_with("exit_without_flush", &server, &["panic"]);
+    assert_eq!(output.status.code(), Some(101));
+    assert_eq!(names(&server), ["handle", "step"]);
+}
+
+#[test]
+fn the_exit_delivery_can_be_turned_off() {
+    let server = TestServer::start();
+    let mut command = example_against("exit_without_flush", &server);
+    command.arg("return").env("LANGFUSE_FLUSH_AT_EXIT", "false");
+    let output = command.output().unwrap();
+    assert!(output.status.success());
+    assert!(
+        server.observations().is_empty(),
+        "nothing flushed, so nothing arrived"
+    );
+}
+
+#[test]
+fn what_cannot_be_delivered_at_exit_is_reported_with_a_count_and_a_reason() {
+    let server = TestServer::start();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let mut command = example_against("exit_without_flush", &server);
+    command
+        .arg("return")
+        .env("LANGFUSE_BASE_URL", &dead)
+        .env("LANGFUSE_FLUSH_TIMEOUT", "2");
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("not delivered at exit"))
+        .unwrap_or_else(|| panic!("one line says what was lost: {stderr}"));
+    assert!(line.contains("6 records"), "{line}");
+    assert!(line.contains(&dead), "the reason names the server: {line}");
+}
