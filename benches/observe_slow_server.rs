@@ -15,6 +15,12 @@
 //! may be sending to a healthy server, waiting on a hanging one, or failing against a dead one,
 //! which is the situation the claim is about.
 //!
+//! Beside each group, `root/sync/<state>` and `root/async/<state>` time a whole outermost
+//! observation with its flush (one child call inside), as a CLI's or job's top-level function
+//! would run: against a healthy server it waits for one round trip; once the server is known to
+//! be failing it does not wait at all. `concurrent_roots` prints how many requests 100
+//! concurrent outermost async calls cause against the healthy server.
+//!
 //! The queue is kept from filling by settling between chunks (once `SETTLE_AT` records are
 //! held), outside the timing: the exporter has `max_retries(0)` and a 50 ms timeout, so against
 //! a hanging or dead server a flush ends quickly with the records counted as *failed* (none
@@ -55,14 +61,64 @@ fn observed_root(iterations: u64) -> Duration {
     start.elapsed()
 }
 
+/// An outermost observation that flushes when it ends, as a CLI's top-level function does.
+#[observe(skip_all)]
+fn flushing_root(a: u64) -> u64 {
+    observed_plain(a, 7)
+}
+
+#[observe(skip_all)]
+async fn flushing_async_root(a: u64) -> u64 {
+    observed_plain(a, 7)
+}
+
+/// Times outermost observations with their flush, sync and async, for the current state of
+/// the server, in chunks settled like [`chunked`].
+fn roots(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, state: &str) {
+    group.bench_function(format!("root/sync/{state}"), |b| {
+        b.iter_custom(|iterations| {
+            settled_chunks(iterations, |calls| {
+                let start = Instant::now();
+                for i in 0..calls {
+                    black_box(flushing_root(black_box(i)));
+                }
+                start.elapsed()
+            })
+        })
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    group.bench_function(format!("root/async/{state}"), |b| {
+        b.iter_custom(|iterations| {
+            settled_chunks(iterations, |calls| {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    for i in 0..calls {
+                        black_box(flushing_async_root(black_box(i)).await);
+                    }
+                    start.elapsed()
+                })
+            })
+        })
+    });
+}
+
 /// Runs `iterations` timed calls in chunks, settling the exporter between them when it holds
 /// `SETTLE_AT` records or more.
 fn chunked(iterations: u64) -> Duration {
+    settled_chunks(iterations, observed_root)
+}
+
+/// Times `iterations` calls made by `timed` in chunks of at most `CHUNK`, settling between
+/// chunks outside the timing.
+fn settled_chunks(iterations: u64, mut timed: impl FnMut(u64) -> Duration) -> Duration {
     let mut elapsed = Duration::ZERO;
     let mut left = iterations;
     while left > 0 {
         let calls = left.min(CHUNK);
-        elapsed += observed_root(calls);
+        elapsed += timed(calls);
         // Settles every record (exported when healthy, failed otherwise) once enough are held.
         if langfuse_observe::stats().pending() >= SETTLE_AT {
             let report = langfuse_observe::flush_blocking(Duration::from_secs(600));
@@ -71,6 +127,29 @@ fn chunked(iterations: u64) -> Duration {
         left -= calls;
     }
     elapsed
+}
+
+/// Prints how many requests 100 outermost async calls running at once cause: their flushes
+/// share the worker's batches.
+fn concurrent_roots(server: &TestServer) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let before = server.requests().len();
+    runtime.block_on(async {
+        let calls: Vec<_> = (0..100)
+            .map(|i| tokio::spawn(flushing_async_root(i)))
+            .collect();
+        for call in calls {
+            call.await.expect("the call completes");
+        }
+    });
+    println!(
+        "concurrent_roots: 100 outermost async calls, {} requests",
+        server.requests().len() - before
+    );
 }
 
 fn print_delta(group: &str, before: Stats, after: Stats) {
@@ -108,12 +187,15 @@ fn slow_server(c: &mut Criterion) {
 
     let before = langfuse_observe::stats();
     group.bench_function("observe/sync/healthy", |b| b.iter_custom(chunked));
+    roots(&mut group, "healthy");
     let after = langfuse_observe::stats();
     print_delta("healthy", before, after);
+    concurrent_roots(&server);
 
     server.set_faults(Faults::new().delay_all(Duration::from_secs(60)));
     let before = after;
     group.bench_function("observe/sync/hanging", |b| b.iter_custom(chunked));
+    roots(&mut group, "hanging");
     let after = langfuse_observe::stats();
     print_delta("hanging", before, after);
 
@@ -122,6 +204,7 @@ fn slow_server(c: &mut Criterion) {
     drop(server);
     let before = after;
     group.bench_function("observe/sync/dead", |b| b.iter_custom(chunked));
+    roots(&mut group, "dead");
     let after = langfuse_observe::stats();
     print_delta("dead", before, after);
 
