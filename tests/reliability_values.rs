@@ -312,6 +312,69 @@ fn a_50_mb_string_is_truncated_with_a_marker() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// every other field: a 5 MB error message, a 10 MB trace input, a serialized 20 MB argument
+
+#[derive(Debug)]
+struct HugeError(String);
+
+impl std::fmt::Display for HugeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HugeError {}
+
+#[observe]
+fn huge_error() -> Result<(), HugeError> {
+    Err(HugeError("e".repeat(5 * 1024 * 1024)))
+}
+
+#[observe]
+fn huge_list(values: Vec<u64>) -> usize {
+    values.len()
+}
+
+#[observe]
+fn huge_fields_root() -> String {
+    langfuse_observe::update_current_trace(
+        langfuse_observe::TraceUpdate::new().input(&"t".repeat(10 * 1024 * 1024)),
+    );
+    assert!(huge_error().is_err());
+    assert_eq!(huge_list(vec![u64::MAX; 1_000_000]), 1_000_000);
+    current_trace()
+}
+
+#[test]
+fn every_field_is_kept_within_the_per_record_limit() {
+    server();
+    let trace = huge_fields_root();
+    let observations = wait_for_trace(server(), &trace, 3);
+    let error = named(&observations, "huge_error");
+    let message = error.status_message.as_deref().unwrap();
+    assert!(
+        message.ends_with(TRUNCATION_MARKER),
+        "the message is marked"
+    );
+    assert!(message.len() <= 100_000, "{} bytes", message.len());
+    // The argument was cut to 1 MB while it was captured; the record, which also carries the
+    // trace input, was then cut to fit its limit, the input object with it.
+    let list = named(&observations, "huge_list");
+    let recorded = list
+        .input
+        .as_ref()
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(recorded.ends_with(TRUNCATION_MARKER), "the input is marked");
+    assert!(recorded.len() <= 1_000_000, "{} bytes", recorded.len());
+    // Every request stayed within the limits the SDK keeps to (1 MB per record, about 2.5 MB
+    // per batch), although the trace input alone was ten times the record limit.
+    for request in server().requests() {
+        assert!(request.body_bytes < 3_000_000, "{request:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // bytes that are not UTF-8
 
 const NOT_UTF8: &[u8] = &[0x66, 0x6f, 0xff, 0xfe, 0x6f];

@@ -289,7 +289,8 @@ impl ObservationUpdate {
 
     /// A message explaining the level.
     pub fn status_message(mut self, message: impl Into<String>) -> Self {
-        self.status_message = Some(message.into());
+        let message: String = message.into();
+        self.status_message = Some(crate::capture::message(format_args!("{message}")));
         self
     }
 

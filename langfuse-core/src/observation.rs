@@ -280,7 +280,8 @@ impl Observation {
             + self.trace.as_ref().map_or(0, |t| t.estimated_size())
     }
 
-    /// Cuts input, output and metadata, largest first, until the record fits in `max_bytes`
+    /// Cuts input, output and metadata (its own and the trace's it carries), largest first and
+    /// at most by half at a time, until the record fits in `max_bytes`
     /// or nothing is left to cut. Cut values end with
     /// [`TRUNCATION_MARKER`](crate::capture::TRUNCATION_MARKER). Returns whether anything was cut.
     pub fn truncate_to(&mut self, max_bytes: usize) -> bool {
@@ -291,21 +292,40 @@ impl Observation {
                 return cut;
             }
             let excess = size - max_bytes;
+            let trace = self.trace.as_deref();
             let sizes = [
                 self.input.as_ref().map_or(0, CapturedValue::len),
                 self.output.as_ref().map_or(0, CapturedValue::len),
                 map_size(&self.metadata),
+                trace
+                    .and_then(|t| t.input.as_ref())
+                    .map_or(0, CapturedValue::len),
+                trace
+                    .and_then(|t| t.output.as_ref())
+                    .map_or(0, CapturedValue::len),
+                trace.map_or(0, |t| map_size(&t.metadata)),
             ];
             let (largest, &field_size) = sizes
                 .iter()
                 .enumerate()
                 .max_by_key(|(_, size)| **size)
                 .unwrap_or((0, &0));
-            let keep = field_size.saturating_sub(excess);
+            // At most half of the largest field at a time, so that two large fields share
+            // the cut instead of the first one losing everything.
+            let keep = field_size.saturating_sub(excess).max(field_size / 2);
             let shrunk = match largest {
                 0 => self.input.as_mut().is_some_and(|v| v.truncate(keep)),
                 1 => self.output.as_mut().is_some_and(|v| v.truncate(keep)),
-                _ => self.truncate_metadata(keep),
+                2 => truncate_metadata(&mut self.metadata, keep),
+                field => {
+                    // Shared with the other records of the trace: this one gets its own copy.
+                    let trace = self.trace.as_mut().map(Arc::make_mut);
+                    trace.is_some_and(|trace| match field {
+                        3 => trace.input.as_mut().is_some_and(|v| v.truncate(keep)),
+                        4 => trace.output.as_mut().is_some_and(|v| v.truncate(keep)),
+                        _ => truncate_metadata(&mut trace.metadata, keep),
+                    })
+                }
             };
             if !shrunk {
                 return cut;
@@ -313,21 +333,21 @@ impl Observation {
             cut = true;
         }
     }
+}
 
-    /// Replaces metadata by `{"truncated": "<its JSON, cut>"}` when that is smaller.
-    fn truncate_metadata(&mut self, keep: usize) -> bool {
-        const KEY: &str = "truncated";
-        let before = map_size(&self.metadata);
-        let mut whole = CapturedValue::json(&self.metadata);
-        whole.truncate(keep.saturating_sub(KEY.len() + 6));
-        let replacement =
-            Map::from_iter([(KEY.to_owned(), Value::String(whole.as_str().to_owned()))]);
-        if map_size(&replacement) >= before {
-            return false;
-        }
-        self.metadata = replacement;
-        true
+/// Replaces `metadata` by `{"truncated": "<its JSON, cut>"}` when that is smaller; keys count,
+/// so huge keys are cut too.
+fn truncate_metadata(metadata: &mut Map<String, Value>, keep: usize) -> bool {
+    const KEY: &str = "truncated";
+    let before = map_size(metadata);
+    let mut whole = CapturedValue::json(&*metadata);
+    whole.truncate(keep.saturating_sub(KEY.len() + 6));
+    let replacement = Map::from_iter([(KEY.to_owned(), Value::String(whole.as_str().to_owned()))]);
+    if map_size(&replacement) >= before {
+        return false;
     }
+    *metadata = replacement;
+    true
 }
 
 impl Observation {
@@ -488,6 +508,31 @@ mod tests {
             assert_eq!(ObservationType::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(ObservationType::parse("SPAN"), None);
+    }
+
+    #[test]
+    fn truncation_reaches_the_trace_input_and_output_the_record_carries() {
+        let mut obs = Observation::new(TraceId::random(), ObservationId::random(), "step");
+        let trace = Arc::new(TraceAttributes {
+            input: Some(CapturedValue::text("t".repeat(10_000))),
+            output: Some(CapturedValue::text("u".repeat(3_000))),
+            ..TraceAttributes::default()
+        });
+        obs.trace = Some(Arc::clone(&trace));
+        assert!(obs.truncate_to(4_000));
+        assert!(obs.estimated_size() <= 4_000);
+        let carried = obs.trace.as_ref().unwrap();
+        assert!(carried
+            .input
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .ends_with(TRUNCATION_MARKER));
+        assert_eq!(
+            trace.input.as_ref().unwrap().len(),
+            10_000,
+            "the other records of the trace keep their own copy"
+        );
     }
 
     #[test]

@@ -201,7 +201,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("Box<dyn Any>");
-    format!("panicked: {text}")
+    crate::capture::message(format_args!("panicked: {text}"))
 }
 
 /// What `#[observe]` knows at compile time about a function.

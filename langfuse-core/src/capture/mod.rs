@@ -11,6 +11,15 @@ use serde_json::value::RawValue;
 /// The marker appended to every value that was cut to fit a size limit.
 pub const TRUNCATION_MARKER: &str = "…[truncated by langfuse-observe]";
 
+/// The most of one value that is captured. A value is cut here, while it is captured on the
+/// caller's thread, so a 20 MB argument costs about what a 1 MB one does; the exporter then
+/// keeps the record as a whole within its per-event limit.
+pub const MAX_VALUE_BYTES: usize = 1_000_000;
+
+/// The most of an error or panic message that is kept: it is shown as the status message,
+/// which travels twice in a span (attribute and status), and is meant to be read.
+pub const MAX_MESSAGE_BYTES: usize = 100_000;
+
 /// A recorded input, output or metadata value: plain text, which Langfuse shows as it is, or
 /// a JSON document.
 ///
@@ -42,11 +51,15 @@ impl CapturedValue {
     /// fails or panics becomes a placeholder that says why, never an error.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
         let mut buffer = Vec::with_capacity(32);
-        if let Err(reason) = write_json(&mut buffer, value) {
-            return Self::text(format!(
-                "<unserializable {}: {reason}>",
-                std::any::type_name::<T>()
-            ));
+        match write_json(&mut buffer, value) {
+            Ok(Written::Whole) => {}
+            Ok(Written::Cut) => return Self::text(cut_text(buffer)),
+            Err(reason) => {
+                return Self::text(format!(
+                    "<unserializable {}: {reason}>",
+                    std::any::type_name::<T>()
+                ))
+            }
         }
         let json = String::from_utf8(buffer).unwrap_or_default();
         if json.starts_with('"') {
@@ -108,23 +121,87 @@ impl CapturedValue {
     }
 }
 
-/// Serializes `value` as JSON onto `out`, leaving `out` as it was on failure or panic.
-fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), String> {
+/// How much of a value [`write_json`] wrote.
+enum Written {
+    Whole,
+    /// The first [`MAX_VALUE_BYTES`] of it, no longer valid JSON.
+    Cut,
+}
+
+/// Serializes `value` as JSON onto `out`, stopping after [`MAX_VALUE_BYTES`]; leaves `out` as
+/// it was on failure or panic.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<Written, String> {
     let start = out.len();
+    let mut budget = Budget {
+        out,
+        // Room for the marker a cut value ends with.
+        left: MAX_VALUE_BYTES - TRUNCATION_MARKER.len(),
+        spent: false,
+    };
     let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let limited = depth::Limited {
             value,
             left: depth::MAX_DEPTH,
         };
-        serde_json::to_writer(&mut *out, &limited)
+        serde_json::to_writer(&mut budget, &limited)
     }));
+    if budget.spent {
+        return Ok(Written::Cut);
+    }
     let failure = match written {
-        Ok(Ok(())) => return Ok(()),
+        Ok(Ok(())) => return Ok(Written::Whole),
         Ok(Err(error)) => error.to_string(),
         Err(_) => "its Serialize implementation panicked".to_owned(),
     };
-    out.truncate(start);
+    budget.out.truncate(start);
     Err(failure)
+}
+
+/// Takes serializer output until `left` bytes are used, then refuses more, which stops the
+/// serialization there.
+struct Budget<'a> {
+    out: &'a mut Vec<u8>,
+    left: usize,
+    spent: bool,
+}
+
+impl std::io::Write for Budget<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if bytes.len() > self.left {
+            self.out.extend_from_slice(&bytes[..self.left]);
+            self.left = 0;
+            self.spent = true;
+            return Err(std::io::Error::other("the value exceeds the capture limit"));
+        }
+        self.out.extend_from_slice(bytes);
+        self.left -= bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The start of a value that was cut, as text ending in the marker.
+fn cut_text(mut bytes: Vec<u8>) -> String {
+    let valid = std::str::from_utf8(&bytes).map_or_else(|error| error.valid_up_to(), str::len);
+    bytes.truncate(valid);
+    let mut text = String::from_utf8(bytes).unwrap_or_default();
+    text.push_str(TRUNCATION_MARKER);
+    text
+}
+
+/// `text`, cut to at most `max` bytes (marker included) at a character boundary.
+fn clipped(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut cut = max.saturating_sub(TRUNCATION_MARKER.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}{TRUNCATION_MARKER}", &text[..cut]))
 }
 
 /// The arguments of an observed call, written straight into one JSON object keyed by
@@ -147,14 +224,24 @@ impl Inputs {
     fn text(&mut self, name: &str, text: &str) {
         self.key(name);
         // Strings always serialize.
-        let _ = serde_json::to_writer(&mut self.json, text);
+        let _ = serde_json::to_writer(&mut self.json, &clipped(text, MAX_VALUE_BYTES));
     }
 
     fn serialized<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
         self.key(name);
-        if let Err(reason) = write_json(&mut self.json, value) {
-            let placeholder = format!("<unserializable {}: {reason}>", std::any::type_name::<T>());
-            let _ = serde_json::to_writer(&mut self.json, &placeholder);
+        let start = self.json.len();
+        match write_json(&mut self.json, value) {
+            Ok(Written::Whole) => {}
+            // The cut JSON is not JSON any more: it goes into the object as a string.
+            Ok(Written::Cut) => {
+                let text = cut_text(self.json.split_off(start));
+                let _ = serde_json::to_writer(&mut self.json, &text);
+            }
+            Err(reason) => {
+                let placeholder =
+                    format!("<unserializable {}: {reason}>", std::any::type_name::<T>());
+                let _ = serde_json::to_writer(&mut self.json, &placeholder);
+            }
         }
     }
 
@@ -290,7 +377,7 @@ capture_level!(
     &&&Capture<'_, T>,
     AsRef<str>,
     text: true,
-    |value| CapturedValue::text(value.as_ref()),
+    |value| CapturedValue::text(clipped(value.as_ref(), MAX_VALUE_BYTES)),
     |inputs, name| inputs.text(name, value.as_ref())
 );
 
@@ -327,10 +414,12 @@ capture_level!(
 fn debug_text<T: std::fmt::Debug + ?Sized>(value: &T) -> CapturedValue {
     guarded::<T>(
         || {
-            let mut text = StackBounded::new();
+            let mut text = StackBounded::new(MAX_VALUE_BYTES);
             if std::fmt::write(&mut text, format_args!("{value:?}")).is_err() {
                 text.text.push_str(TRUNCATION_MARKER);
-                text.text.push_str(" (nested too deep)");
+                if !text.full {
+                    text.text.push_str(" (nested too deep)");
+                }
             }
             text.text
         },
@@ -344,16 +433,22 @@ const DEBUG_STACK_BUDGET: usize = 256 * 1024;
 /// Collects `Debug` output, refusing a write made too far down the stack: derived `Debug`
 /// recurses once per level of nesting and writes at each level, so a deep value is stopped
 /// before it can overflow the stack (which could not be caught).
+/// It also stops at `max` bytes (the marker that then follows included), so a huge value
+/// costs no more than its kept part.
 struct StackBounded {
     text: String,
     start: usize,
+    max: usize,
+    full: bool,
 }
 
 impl StackBounded {
-    fn new() -> Self {
+    fn new(max: usize) -> Self {
         Self {
             text: String::new(),
             start: stack_position(),
+            max: max - TRUNCATION_MARKER.len(),
+            full: false,
         }
     }
 }
@@ -369,6 +464,16 @@ fn stack_position() -> usize {
 impl std::fmt::Write for StackBounded {
     fn write_str(&mut self, text: &str) -> std::fmt::Result {
         if self.start.abs_diff(stack_position()) > DEBUG_STACK_BUDGET {
+            return Err(std::fmt::Error);
+        }
+        let room = self.max - self.text.len();
+        if text.len() > room {
+            let mut cut = room;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.text.push_str(&text[..cut]);
+            self.full = true;
             return Err(std::fmt::Error);
         }
         self.text.push_str(text);
@@ -442,15 +547,24 @@ pub trait ErrorTypeName {
 impl<T: std::fmt::Display + ?Sized> ErrorDisplay for &&Capture<'_, T> {
     fn __lf_error_message(&self) -> String {
         let error = self.0;
-        non_empty::<T>(guarded::<T>(|| error.to_string(), "Display"))
+        non_empty::<T>(guarded::<T>(|| message(format_args!("{error}")), "Display"))
     }
 }
 
 impl<T: std::fmt::Debug + ?Sized> ErrorDebug for &Capture<'_, T> {
     fn __lf_error_message(&self) -> String {
         let error = self.0;
-        non_empty::<T>(guarded::<T>(|| format!("{error:?}"), "Debug"))
+        non_empty::<T>(guarded::<T>(|| message(format_args!("{error:?}")), "Debug"))
     }
+}
+
+/// An error's text, formatted only as far as [`MAX_MESSAGE_BYTES`], with the marker when cut.
+pub(crate) fn message(arguments: std::fmt::Arguments<'_>) -> String {
+    let mut text = StackBounded::new(MAX_MESSAGE_BYTES);
+    if std::fmt::write(&mut text, arguments).is_err() {
+        text.text.push_str(TRUNCATION_MARKER);
+    }
+    text.text
 }
 
 impl<T: ?Sized> ErrorTypeName for Capture<'_, T> {
@@ -632,5 +746,46 @@ mod tests {
         let mut small = CapturedValue::json(&[1, 2, 3]);
         assert!(!small.truncate(100));
         assert!(!small.is_text());
+    }
+
+    #[test]
+    fn huge_values_are_cut_while_they_are_captured() {
+        let marked =
+            |text: &str| text.ends_with(TRUNCATION_MARKER) && text.len() <= MAX_VALUE_BYTES;
+        let huge_text = "é".repeat(10 * MAX_VALUE_BYTES);
+        assert!(marked((&&&&Capture(&huge_text)).__lf_capture().as_str()));
+        let huge_list = vec![123_456_789u32; 2 * MAX_VALUE_BYTES];
+        let list = (&&&&Capture(&huge_list)).__lf_capture();
+        assert!(
+            list.is_text() && marked(list.as_str()),
+            "cut JSON is text: {} {:?}",
+            list.len(),
+            &list.as_str()[list.len().saturating_sub(60)..]
+        );
+        #[derive(Debug)]
+        struct Opaque(#[allow(dead_code)] Vec<u8>);
+        let opaque = Opaque(vec![7; 2 * MAX_VALUE_BYTES]);
+        assert!(marked((&&&&Capture(&opaque)).__lf_capture().as_str()));
+
+        let mut inputs = Inputs::default();
+        (&&&&Capture(&huge_text)).__lf_arg(&mut inputs, "text");
+        (&&&&Capture(&huge_list)).__lf_arg(&mut inputs, "list");
+        (&&&&Capture(&3)).__lf_arg(&mut inputs, "n");
+        let object = inputs.finish().unwrap().to_json_value();
+        assert!(marked(object["text"].as_str().unwrap()));
+        assert!(
+            marked(object["list"].as_str().unwrap()),
+            "still one JSON object"
+        );
+        assert_eq!(object["n"], 3);
+    }
+
+    #[test]
+    fn error_messages_are_cut_while_they_are_formatted() {
+        let huge = "x".repeat(5_000_000);
+        let error = std::io::Error::other(huge);
+        let message = (&&&&Capture(&error)).__lf_error_message();
+        assert!(message.len() <= MAX_MESSAGE_BYTES);
+        assert!(message.ends_with(TRUNCATION_MARKER));
     }
 }

@@ -407,7 +407,9 @@ impl Exporter {
             let reason = shared.health.last_failure().unwrap_or_else(|| {
                 format!("not delivered within LANGFUSE_FLUSH_TIMEOUT ({timeout:?})")
             });
-            diagnostics::notice(format_args!("{lost} records not delivered at exit: {reason}"));
+            diagnostics::notice(format_args!(
+                "{lost} records not delivered at exit: {reason}"
+            ));
         }
     }
 
