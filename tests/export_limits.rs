@@ -128,3 +128,49 @@ fn a_record_over_the_event_limit_arrives_truncated_with_a_marker() {
         assert!(output.len() <= 1_000_000);
     }
 }
+
+/// A batch frees its room in the queue as soon as it settles, not when the whole drain is
+/// done: while later batches of a slow server are still on their way, new records fit.
+#[test]
+fn settled_batches_free_their_room_at_once() {
+    let (server, exporter) = start_with(ExporterKind::Otlp, |b| {
+        b.max_queue_items(100)
+            .flush_at(10)
+            .flush_interval(Duration::from_secs(3600))
+    });
+    server.set_faults(Faults::new().delay_all(Duration::from_millis(300)));
+    for observation in common::spans(100) {
+        assert!(exporter.record(observation));
+    }
+    // The queue is full and the worker sends it ten records at a time.
+    assert!(server.wait_until(WAIT, |_| exporter.stats().exported >= 10));
+    for observation in common::spans(10) {
+        assert!(
+            exporter.record(observation),
+            "the first batch's room is free"
+        );
+    }
+    assert!(exporter.flush_blocking(WAIT).completed);
+    let stats = assert_accounted(&exporter, 110);
+    assert_eq!(stats.dropped, 0, "{stats:?}");
+    assert_eq!(stats.exported, 110, "{stats:?}");
+}
+
+/// The worker wakes when the waiting records reach a batch's bytes, not only its count or
+/// its interval: large records do not wait out the interval while the byte bound fills.
+#[test]
+fn large_records_wake_the_worker_before_its_interval() {
+    let (server, exporter) = start_with(ExporterKind::Otlp, |b| {
+        b.flush_at(10_000)
+            .flush_interval(Duration::from_secs(3600))
+            .max_queue_bytes(8_000_000)
+    });
+    // 2 MB at most a quarter of the byte bound: the third 900 KB record wakes the worker.
+    for observation in common::sized_spans(3, 900_000) {
+        assert!(exporter.record(observation));
+    }
+    assert!(
+        server.wait_for_observations(3, WAIT),
+        "delivered without a flush and long before the interval"
+    );
+}

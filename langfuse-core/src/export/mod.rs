@@ -196,6 +196,8 @@ impl Exporter {
             config.max_queue_items(),
             config.max_queue_bytes(),
             config.flush_at(),
+            // A batch's worth of bytes, and well before the byte bound is reached.
+            ingestion::MAX_BATCH_BYTES.min(config.max_queue_bytes() / 4),
         ));
         let (control, inbox) = tokio::sync::mpsc::unbounded_channel();
         let project_id = Arc::default();

@@ -56,6 +56,7 @@ impl Counters {
 #[derive(Debug, Default)]
 struct State {
     waiting: Vec<Entry>,
+    waiting_bytes: usize,
     last_seq: u64,
     held_items: usize,
     held_bytes: usize,
@@ -68,18 +69,28 @@ pub(crate) struct Queue {
     max_items: usize,
     max_bytes: usize,
     wake_at: usize,
-    /// Wakes the worker when a batch is full; the worker also wakes on its interval.
+    wake_at_bytes: usize,
+    /// Wakes the worker when a batch is full, by count or by bytes; the worker also wakes on
+    /// its interval.
     pub(crate) wake: Notify,
     pub(crate) counters: Counters,
 }
 
 impl Queue {
-    pub(crate) fn new(max_items: usize, max_bytes: usize, wake_at: usize) -> Self {
+    /// A queue of at most `max_items` and `max_bytes`, waking the worker at `wake_at` waiting
+    /// items or `wake_at_bytes` waiting bytes.
+    pub(crate) fn new(
+        max_items: usize,
+        max_bytes: usize,
+        wake_at: usize,
+        wake_at_bytes: usize,
+    ) -> Self {
         Self {
             state: Mutex::default(),
             max_items,
             max_bytes,
             wake_at,
+            wake_at_bytes,
             wake: Notify::new(),
             counters: Counters::default(),
         }
@@ -126,8 +137,9 @@ impl Queue {
             let seq = state.last_seq;
             state.held_items += 1;
             state.held_bytes += size;
+            state.waiting_bytes += size;
             state.waiting.push(Entry { item, size, seq });
-            state.waiting.len() >= self.wake_at
+            state.waiting.len() >= self.wake_at || state.waiting_bytes >= self.wake_at_bytes
         };
         if wake {
             self.wake.notify_one();
@@ -137,7 +149,9 @@ impl Queue {
 
     /// Takes everything waiting, in order of acceptance.
     pub(crate) fn take(&self) -> Vec<Entry> {
-        std::mem::take(&mut self.lock().waiting)
+        let mut state = self.lock();
+        state.waiting_bytes = 0;
+        std::mem::take(&mut state.waiting)
     }
 
     /// Frees the room held by settled items.
@@ -180,7 +194,7 @@ mod tests {
 
     #[test]
     fn refuses_past_the_item_limit_and_counts_the_drop() {
-        let queue = Queue::new(2, usize::MAX, 100);
+        let queue = Queue::new(2, usize::MAX, 100, usize::MAX);
         assert!(push(&queue));
         assert!(push(&queue));
         assert!(!push(&queue));
@@ -196,8 +210,25 @@ mod tests {
 
     #[test]
     fn refuses_past_the_byte_limit() {
-        let queue = Queue::new(100, 300, 100);
+        let queue = Queue::new(100, 300, 100, usize::MAX);
         assert!(push(&queue));
         assert!(!push(&queue));
+    }
+
+    #[test]
+    fn wakes_the_worker_on_bytes_as_well_as_on_count() {
+        let queue = Queue::new(100, usize::MAX, 100, 200);
+        let woken = || {
+            use std::future::Future;
+            let notified = queue.wake.notified();
+            tokio::pin!(notified);
+            // A stored permit completes the first poll at once.
+            let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+            notified.as_mut().poll(&mut context).is_ready()
+        };
+        assert!(push(&queue), "one record of about 160 bytes");
+        assert!(!woken(), "below both thresholds");
+        assert!(push(&queue));
+        assert!(woken(), "two records pass 200 bytes");
     }
 }

@@ -218,15 +218,32 @@ struct Delivery {
     mask: Option<crate::config::Mask>,
 }
 
+/// Records settled so far in one drain, and the queue room they held.
+#[derive(Clone, Copy, Default)]
+struct Settled {
+    items: usize,
+    bytes: usize,
+}
+
 impl Delivery {
-    async fn deliver(&mut self, entries: Vec<Entry>, counters: &Counters, settled: &Cell<usize>) {
-        let settle = |exported: usize, failed: usize| {
+    /// Delivers `entries`, settling each batch as its answer arrives: counted, and its room in
+    /// the queue freed at once, so that a slow batch does not keep the queue full.
+    async fn deliver(&mut self, entries: Vec<Entry>, queue: &Queue, settled: &Cell<Settled>) {
+        let counters = &queue.counters;
+        let settle = |exported: usize, failed: usize, bytes: usize| {
             Counters::add(&counters.exported, exported);
             Counters::add(&counters.failed, failed);
-            settled.set(settled.get() + exported + failed);
+            queue.release(exported + failed, bytes);
+            let so_far = settled.get();
+            settled.set(Settled {
+                items: so_far.items + exported + failed,
+                bytes: so_far.bytes + bytes,
+            });
         };
         let mut observations = Vec::with_capacity(entries.len());
+        let mut sizes = Vec::with_capacity(entries.len());
         let mut scores = Vec::new();
+        let mut score_bytes = 0;
         for entry in entries {
             match entry.item {
                 Item::Observation(mut observation) => {
@@ -234,10 +251,15 @@ impl Delivery {
                         observation.mask(mask);
                     }
                     observations.push(*observation);
+                    sizes.push(entry.size);
                 }
-                Item::Score(score) => scores.push(*score),
+                Item::Score(score) => {
+                    scores.push(*score);
+                    score_bytes += entry.size;
+                }
             }
         }
+        let observation_bytes: usize = sizes.iter().sum();
         match &mut self.mode {
             Mode::Console(console) => {
                 let total = observations.len() + scores.len();
@@ -249,15 +271,16 @@ impl Delivery {
                     written += usize::from(console.score(score));
                 }
                 console.end_batch();
-                settle(written, total - written);
+                settle(written, total - written, observation_bytes + score_bytes);
             }
             Mode::Otlp => {
-                self.deliver_otlp(observations, counters, &settle).await;
+                self.deliver_otlp(observations, &sizes, counters, &settle)
+                    .await;
                 let mut events = Vec::new();
                 for (owner, score) in scores.iter().enumerate() {
                     self.ingestion.score(score, owner, &mut events);
                 }
-                self.deliver_events(events, scores.len(), counters, &settle)
+                self.deliver_events(events, scores.len(), score_bytes, counters, &settle)
                     .await;
             }
             Mode::Ingestion => {
@@ -269,7 +292,8 @@ impl Delivery {
                 for (owner, score) in scores.iter().enumerate() {
                     self.ingestion.score(score, offset + owner, &mut events);
                 }
-                self.deliver_events(events, offset + scores.len(), counters, &settle)
+                let bytes = observation_bytes + score_bytes;
+                self.deliver_events(events, offset + scores.len(), bytes, counters, &settle)
                     .await;
             }
         }
@@ -279,8 +303,9 @@ impl Delivery {
         &self,
         events: Vec<ingestion::Event>,
         owners: usize,
+        bytes: usize,
         counters: &Counters,
-        settle: &impl Fn(usize, usize),
+        settle: &impl Fn(usize, usize, usize),
     ) {
         if owners == 0 {
             return;
@@ -295,33 +320,37 @@ impl Delivery {
         )
         .await;
         let failures = failed.iter().filter(|f| **f).count();
-        settle(owners - failures, failures);
+        settle(owners - failures, failures, bytes);
     }
 
+    /// Sends `observations` (of `sizes` queue bytes each) in batches within the count and byte
+    /// limits, halving a batch the server finds too large.
     async fn deliver_otlp(
         &self,
         observations: Vec<crate::observation::Observation>,
+        sizes: &[usize],
         counters: &Counters,
-        settle: &impl Fn(usize, usize),
+        settle: &impl Fn(usize, usize, usize),
     ) {
-        let mut work: Vec<&[crate::observation::Observation]> = Vec::new();
-        let mut rest = observations.as_slice();
-        while !rest.is_empty() {
-            let mut end = 0;
+        let mut work: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut start = 0;
+        while start < observations.len() {
+            let mut end = start;
             let mut bytes = 0;
-            while end < rest.len()
-                && end < self.max_batch
-                && (end == 0 || bytes < ingestion::MAX_BATCH_BYTES)
+            while end < observations.len()
+                && end - start < self.max_batch
+                && (end == start || bytes < ingestion::MAX_BATCH_BYTES)
             {
-                bytes += rest[end].estimated_size();
+                bytes += sizes[end];
                 end += 1;
             }
-            let (batch, tail) = rest.split_at(end);
-            work.push(batch);
-            rest = tail;
+            work.push(start..end);
+            start = end;
         }
         work.reverse();
-        while let Some(batch) = work.pop() {
+        while let Some(range) = work.pop() {
+            let batch = &observations[range.clone()];
+            let bytes: usize = sizes[range.clone()].iter().sum();
             let body = self.otlp.encode(batch.iter());
             let payload = super::payload(
                 Bytes::from(body),
@@ -334,11 +363,11 @@ impl Delivery {
                 .post(otlp::PATH, &payload, counters, serde_json::Value::is_object)
                 .await
             {
-                Ok(_) => settle(batch.len(), 0),
+                Ok(_) => settle(batch.len(), 0, bytes),
                 Err(Failure::TooLarge) if batch.len() > 1 => {
-                    let (first, second) = batch.split_at(batch.len() / 2);
-                    work.push(second);
-                    work.push(first);
+                    let middle = range.start + batch.len() / 2;
+                    work.push(middle..range.end);
+                    work.push(range.start..middle);
                 }
                 Err(failure) => {
                     match &failure {
@@ -363,7 +392,7 @@ impl Delivery {
                             ),
                         ),
                     }
-                    settle(0, batch.len());
+                    settle(0, batch.len(), bytes);
                 }
             }
         }
@@ -490,12 +519,10 @@ impl Worker {
             };
             let count = entries.len();
             let bytes: usize = entries.iter().map(|entry| entry.size).sum();
-            let settled = Cell::new(0);
+            let settled = Cell::new(Settled::default());
             let health = Arc::clone(&self.inbox.health);
             let completed = {
-                let work = self
-                    .delivery
-                    .deliver(entries, &self.queue.counters, &settled);
+                let work = self.delivery.deliver(entries, &self.queue, &settled);
                 tokio::pin!(work);
                 loop {
                     let deadline = self.inbox.next_deadline();
@@ -512,12 +539,14 @@ impl Worker {
                     }
                 }
             };
+            let done = settled.get();
             if !completed {
-                let abandoned = count - settled.get();
+                let abandoned = count - done.items;
                 Counters::add(&self.queue.counters.dropped, abandoned);
                 self.inbox.abandoned += abandoned as u64;
             }
-            self.queue.release(count, bytes);
+            // Settled batches freed their room as they settled; the abandoned free theirs now.
+            self.queue.release(count - done.items, bytes - done.bytes);
             self.inbox.settled_seq = last;
             self.answer();
             if !completed {
