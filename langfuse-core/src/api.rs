@@ -449,6 +449,9 @@ pub fn create_event(name: impl Into<String>, update: ObservationUpdate) -> bool 
     let name = name.into();
     with_current("create_event", warned!(), |active| {
         if !active.trace().sampled() {
+            if active.trace().shed() {
+                crate::exporter().count_shed();
+            }
             return Some(());
         }
         let mut event = Observation::new(active.trace_id(), ObservationId::random(), name);

@@ -26,6 +26,10 @@ pub(crate) struct TraceState {
     id: TraceId,
     /// Decided once from the trace id, so every observation of a trace is kept or none is.
     sampled: bool,
+    /// Refused as a whole when it started because the export queue was nearly full: its
+    /// observations are counted as dropped, so that overload loses whole traces rather than
+    /// the roots of traces whose children got through.
+    shed: bool,
     has_attributes: AtomicBool,
     /// Set by an update, cleared when an observation takes the attributes along.
     undelivered: AtomicBool,
@@ -37,6 +41,7 @@ impl TraceState {
         Self {
             id,
             sampled: sampled(id, sample_rate),
+            shed: false,
             has_attributes: AtomicBool::new(false),
             undelivered: AtomicBool::new(false),
             attributes: Mutex::new(None),
@@ -45,6 +50,10 @@ impl TraceState {
 
     pub(crate) fn sampled(&self) -> bool {
         self.sampled
+    }
+
+    pub(crate) fn shed(&self) -> bool {
+        self.shed
     }
 
     /// Applies `change` to the trace's attributes; observations ending later carry them.
@@ -264,7 +273,11 @@ pub(crate) fn begin(
     let (trace, parent_id, local_root) = match &parent {
         Some(parent) => (Arc::clone(&parent.trace), parent.id, parent.remote),
         None => {
-            let trace = TraceState::new(TraceId::random(), settings.sample_rate);
+            let mut trace = TraceState::new(TraceId::random(), settings.sample_rate);
+            if trace.sampled && exporter().congested() {
+                trace.sampled = false;
+                trace.shed = true;
+            }
             (Arc::new(trace), None, true)
         }
     };
@@ -370,6 +383,9 @@ impl Scope {
     fn close(&mut self) -> bool {
         self.active.ended.store(true, Ordering::Relaxed);
         let Some(record) = self.active.finish() else {
+            if self.active.trace.shed {
+                exporter().count_shed();
+            }
             return false;
         };
         exporter().record_boxed(record);

@@ -289,6 +289,32 @@ impl Exporter {
         shared.queue.push(Item::Observation(observation), size)
     }
 
+    /// Whether the queue is so full that new traces are refused whole: above three quarters of
+    /// its item or byte bound, which leaves the last quarter to the traces already running.
+    pub(crate) fn congested(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|shared| shared.queue.above(3, 4))
+    }
+
+    /// Counts an observation of a trace refused whole (see [`congested`](Self::congested)) as
+    /// handed over and dropped.
+    pub(crate) fn count_shed(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let counters = &shared.queue.counters;
+        queue::Counters::add(&counters.enqueued, 1);
+        queue::Counters::add(&counters.dropped, 1);
+        diagnostics::warn(
+            "shed",
+            "the export queue is over three quarters full: new traces are dropped whole, and \
+             counted as dropped, until it drains; the server is slower than the program or \
+             unreachable. Raise LANGFUSE_MAX_QUEUE_ITEMS or LANGFUSE_MAX_QUEUE_BYTES, or check \
+             stats()",
+        );
+    }
+
     /// Hands a score to the exporter without waiting; see [`record`](Self::record). A score
     /// Langfuse would refuse (no name, an empty id, a value that is not a finite number) is
     /// not accepted, with a warning that says why.

@@ -171,6 +171,14 @@ impl Queue {
         self.lock().closed = true;
     }
 
+    /// Whether more than `numerator / denominator` of the item or the byte bound is held.
+    pub(crate) fn above(&self, numerator: usize, denominator: usize) -> bool {
+        let state = self.lock();
+        state.held_items * denominator > self.max_items * numerator
+            || state.held_bytes.saturating_mul(denominator)
+                > self.max_bytes.saturating_mul(numerator)
+    }
+
     /// Bytes currently held, waiting or in flight.
     pub(crate) fn held_bytes(&self) -> usize {
         self.lock().held_bytes
