@@ -56,6 +56,27 @@ pub(crate) fn warn(topic: &'static str, message: impl std::fmt::Display) {
     }
 }
 
+/// Prints, for every topic, how many warnings were held back since it was last printed, so
+/// the last window of a rate-limited warning is accounted for too (at exit).
+pub(crate) fn report_held_back() {
+    for (topic, count) in take_held_back() {
+        eprintln!("{PREFIX} {count} more \"{topic}\" warnings were held back");
+    }
+}
+
+/// The warnings held back since each topic was last printed, by topic; counts them as told.
+fn take_held_back() -> Vec<(&'static str, u64)> {
+    let mut guard = LAST_WARNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    guard
+        .get_or_insert_with(HashMap::new)
+        .iter_mut()
+        .filter(|(_, (_, count))| *count > 1)
+        .map(|(topic, (_, count))| (*topic, std::mem::replace(count, 1) - 1))
+        .collect()
+}
+
 /// Prints an error once per `flag`.
 pub(crate) fn error_once(flag: &AtomicBool, message: impl std::fmt::Display) {
     if !flag.swap(true, Ordering::Relaxed) {
@@ -108,6 +129,18 @@ pub(crate) fn notice(message: impl std::fmt::Display) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_back_warnings_are_counted_until_told() {
+        for _ in 0..4 {
+            warn("held-back-test", "the same thing again");
+        }
+        let held_back = take_held_back();
+        assert!(held_back.contains(&("held-back-test", 3)), "{held_back:?}");
+        assert!(!take_held_back()
+            .iter()
+            .any(|(topic, _)| *topic == "held-back-test"));
+    }
 
     #[test]
     fn urls_lose_userinfo_and_query() {

@@ -120,6 +120,7 @@ fn deliver_at_exit() {
         if let Some(exporter) = GLOBAL.get() {
             exporter.deliver_at_exit();
         }
+        diagnostics::report_held_back();
     });
 }
 
