@@ -529,3 +529,79 @@ async fn a_cancelled_child_is_a_warning_and_its_parent_is_unaffected() {
     assert_eq!(winner.level, "DEFAULT");
     assert_eq!(winner.output, Some(json!(2)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// how an observation ended, strongest first: panic, error, cancellation
+
+/// Returns a future (no `async fn`) that panics when polled.
+#[observe]
+fn panicking_future() -> impl std::future::Future<Output = String> {
+    async {
+        let trace = current_trace();
+        if !trace.is_empty() {
+            panic!("the returned future failed");
+        }
+        trace
+    }
+}
+
+#[observe]
+async fn catches_the_panic() -> String {
+    use futures_util::FutureExt as _;
+    let trace = current_trace();
+    let caught = AssertUnwindSafe(panicking_future()).catch_unwind().await;
+    assert!(caught.is_err());
+    trace
+}
+
+/// The panic is caught, and the future dropped afterwards, when nothing is unwinding any more:
+/// the panic, recorded while it unwound, stands, rather than the drop turning it into a
+/// cancellation.
+#[tokio::test]
+async fn a_panic_caught_before_the_future_is_dropped_stays_an_error() {
+    server();
+    let trace = catches_the_panic().await;
+    let observations = wait_for_trace(server(), &trace, 2);
+    let failed = named(&observations, "panicking_future");
+    assert_eq!(failed.level, "ERROR");
+    assert_eq!(
+        failed.status_message.as_deref(),
+        Some("panicked: the returned future failed")
+    );
+}
+
+#[observe]
+async fn pending_child() {
+    std::future::pending::<()>().await;
+}
+
+#[observe]
+async fn cancelled_parent(report: std::sync::mpsc::Sender<String>) {
+    report.send(current_trace()).unwrap();
+    pending_child().await;
+}
+
+/// A future dropped before it completes ends the observations inside it first, as they
+/// would have ended had it run to completion: children are sent before their parent.
+#[tokio::test]
+async fn a_cancelled_parent_ends_after_its_children() {
+    server();
+    let (report, traces) = std::sync::mpsc::channel();
+    let cancelled = tokio::time::timeout(Duration::from_millis(50), cancelled_parent(report)).await;
+    assert!(cancelled.is_err());
+    let trace = traces.recv().unwrap();
+    let observations = wait_for_trace(server(), &trace, 2);
+    let parent = named(&observations, "cancelled_parent");
+    let child = named(&observations, "pending_child");
+    for observation in [parent, child] {
+        assert_eq!(observation.level, "WARNING");
+    }
+    let sent: Vec<String> = server()
+        .requests()
+        .into_iter()
+        .flat_map(|request| request.span_ids)
+        .collect();
+    let position = |id: &str| sent.iter().position(|sent| sent == id).unwrap();
+    assert!(position(&child.id) < position(&parent.id), "{sent:?}");
+    assert!(child.end_time <= parent.end_time);
+}

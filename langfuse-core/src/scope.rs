@@ -400,11 +400,15 @@ impl Drop for Scope {
         }
         let panicking = std::thread::panicking();
         self.active.update(|record| {
+            // How an observation ended, strongest first: a panic, then a returned error (both
+            // already recorded as ERROR, and a panic caught by a runtime before this drop
+            // looks like a plain drop here), then being dropped before completing.
+            if record.level == Level::Error {
+                return;
+            }
             if panicking {
-                if record.level != Level::Error {
-                    record.level = Level::Error;
-                    record.status_message = Some("panicked".to_owned());
-                }
+                record.level = Level::Error;
+                record.status_message = Some("panicked".to_owned());
             } else {
                 record.level = Level::Warning;
                 record.status_message = Some("cancelled: dropped before it completed".to_owned());
@@ -445,10 +449,12 @@ pin_project_lite::pin_project! {
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
     pub struct Observed<F: Future, C> {
-        scope: Option<Scope>,
-        record: C,
+        // First, so that a future dropped before it completes ends the observations inside
+        // it before its own: fields drop in order.
         #[pin]
         inner: F,
+        scope: Option<Scope>,
+        record: C,
         // The output waits here while the outermost observation flushes.
         flushing: Option<(RootFlush, F::Output)>,
     }

@@ -160,8 +160,9 @@ impl<C> Drop for Tracker<C> {
 /// An iterator whose observation ends when it is exhausted or dropped.
 #[doc(hidden)]
 pub struct ObservedIter<I, C> {
-    tracker: Tracker<C>,
+    // First: observations inside the iterator end before its own when it is dropped.
     inner: I,
+    tracker: Tracker<C>,
 }
 
 impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> ObservedIter<I, C> {
@@ -240,10 +241,11 @@ pin_project_lite::pin_project! {
     #[doc(hidden)]
     #[must_use = "streams do nothing unless polled"]
     pub struct ObservedStream<S, C> {
-        tracker: Tracker<C>,
-        flushing: Option<RootFlush>,
+        // First: observations inside the stream end before its own when it is dropped.
         #[pin]
         inner: S,
+        tracker: Tracker<C>,
+        flushing: Option<RootFlush>,
     }
 }
 
