@@ -4,7 +4,9 @@
 //! - `return`: a server-style handler (`flush = false`, so its end does not flush) runs three
 //!   times, then `main` returns;
 //! - `exit`: `std::process::exit` inside the outermost observation, after two steps ended;
-//! - `panic`: the handler runs, then `main` panics.
+//! - `panic`: the handler runs, then `main` panics;
+//! - `cancelled`: the outermost observation, an `async fn`, is cancelled by
+//!   `tokio::time::timeout` after its first step, so it never reaches its own flush.
 //!
 //! ```sh
 //! LANGFUSE_PUBLIC_KEY=pk-lf-… LANGFUSE_SECRET_KEY=sk-lf-… cargo run --example exit_without_flush -- return
@@ -23,6 +25,13 @@ fn step(n: u32) -> u32 {
     n * 2
 }
 
+/// A job slower than the caller is willing to wait.
+#[observe]
+async fn slow_job() {
+    step(3);
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+}
+
 /// A job that ends the process from inside its outermost observation.
 #[observe]
 fn job() {
@@ -34,6 +43,16 @@ fn job() {
 fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("exit") => job(),
+        Some("cancelled") => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            let outcome = runtime.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_millis(50), slow_job()).await
+            });
+            println!("timed out: {}", outcome.is_err());
+        }
         Some("panic") => {
             handle(1);
             panic!("main gives up after the first request");

@@ -48,6 +48,23 @@ fn records_pending_when_main_panics_are_delivered() {
 }
 
 #[test]
+fn an_outermost_call_cancelled_by_a_timeout_is_delivered_with_its_children() {
+    let server = TestServer::start();
+    let output = run_example_with("exit_without_flush", &server, &["cancelled"]);
+    assert!(output.status.success());
+    assert_eq!(names(&server), ["slow_job", "step"]);
+    let job = server
+        .observations()
+        .into_iter()
+        .find(|observation| observation.name.as_deref() == Some("slow_job"))
+        .unwrap();
+    assert_eq!(job.level, "WARNING");
+    assert!(job
+        .status_message
+        .is_some_and(|message| message.contains("cancelled")));
+}
+
+#[test]
 fn the_exit_delivery_can_be_turned_off() {
     let server = TestServer::start();
     let mut command = example_against("exit_without_flush", &server);
