@@ -98,3 +98,27 @@ fn what_cannot_be_delivered_at_exit_is_reported_with_a_count_and_a_reason() {
     assert!(line.contains("6 records"), "{line}");
     assert!(line.contains(&dead), "the reason names the server: {line}");
 }
+
+/// A program that keeps the guard from `init` (the scores example) against a dead server: the
+/// guard's flush says what it could not deliver, and the exit delivery does not wait again for
+/// the same records.
+#[test]
+fn the_guard_reports_what_it_could_not_deliver_and_exit_does_not_wait_again() {
+    let server = TestServer::start();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let mut command = example_against("scores", &server);
+    command
+        .env("LANGFUSE_BASE_URL", &dead)
+        .env("LANGFUSE_FLUSH_TIMEOUT", "2");
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.matches("not delivered by the guard's flush").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not delivered at exit"), "{stderr}");
+}

@@ -44,16 +44,7 @@ pub struct FlushGuard {
 
 impl Drop for FlushGuard {
     fn drop(&mut self) {
-        let report = flush_blocking(self.timeout);
-        if !report.completed {
-            diagnostics::warn(
-                "guard",
-                format_args!(
-                    "{} records were still pending when the flush deadline ({:?}) passed",
-                    report.pending, self.timeout
-                ),
-            );
-        }
+        exporter().guard_flush(self.timeout);
     }
 }
 

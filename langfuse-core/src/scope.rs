@@ -354,8 +354,8 @@ impl Scope {
     /// Ends the observation; when it is the outermost one, flushes and waits as
     /// [`Exporter::root_flush_wait`](crate::export::Exporter) allows (sync code).
     pub fn end(mut self) {
-        if self.close() {
-            exporter().root_flush_blocking();
+        if let Some(target) = self.close() {
+            exporter().root_flush_blocking(target);
         }
     }
 
@@ -363,10 +363,8 @@ impl Scope {
     /// to await. Not an `async fn`: its state would enlarge every observed future, though only
     /// the outermost one ever flushes.
     pub fn end_async(mut self) -> Option<RootFlush> {
-        if !self.close() {
-            return None;
-        }
-        Some(RootFlush(Box::pin(exporter().root_flush()?)))
+        let target = self.close()?;
+        Some(RootFlush(Box::pin(exporter().root_flush(target)?)))
     }
 
     /// Ends the observation without flushing, for an observation that stops where blocking
@@ -379,17 +377,18 @@ impl Scope {
         &self.active
     }
 
-    /// Hands the record to the exporter. Returns whether the caller should flush.
-    fn close(&mut self) -> bool {
+    /// Hands the record to the exporter. Returns, when the caller should flush, up to which
+    /// record: this one, accepted after every record of its trace that ended before it.
+    fn close(&mut self) -> Option<u64> {
         self.active.ended.store(true, Ordering::Relaxed);
         let Some(record) = self.active.finish() else {
             if self.active.trace.shed {
                 exporter().count_shed();
             }
-            return false;
+            return None;
         };
-        exporter().record_boxed(record);
-        self.active.local_root && self.active.behaviour.flush
+        let seq = exporter().record_boxed(record)?;
+        (self.active.local_root && self.active.behaviour.flush).then_some(seq)
     }
 }
 
@@ -417,8 +416,8 @@ impl Drop for Scope {
         // A cancelled root does not flush: it is dropped inside someone's poll, where blocking
         // would stall a runtime thread; the guard from `init` or the next root delivers it. A
         // panicking root flushes: the panic may well end the process.
-        if self.close() && panicking {
-            exporter().root_flush_blocking();
+        if let Some(target) = self.close().filter(|_| panicking) {
+            exporter().root_flush_blocking(target);
         }
     }
 }

@@ -145,6 +145,9 @@ struct Shared {
     project_id: Arc<std::sync::OnceLock<String>>,
     queue: Arc<Queue>,
     health: Arc<Health>,
+    /// `enqueued` when the guard's final flush ended: the exit delivery does not wait again
+    /// for records that flush already gave up on and reported.
+    guard_flushed_at: std::sync::atomic::AtomicU64,
     control: UnboundedSender<Control>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -230,6 +233,7 @@ impl Exporter {
                 project_id,
                 queue,
                 health,
+                guard_flushed_at: std::sync::atomic::AtomicU64::new(u64::MAX),
                 control,
                 worker: Mutex::new(Some(handle)),
             })),
@@ -266,13 +270,12 @@ impl Exporter {
     /// Hands a finished observation to the exporter without waiting. Returns false when it
     /// was not accepted (queue full or shut down, counted as dropped; or tracing disabled).
     pub fn record(&self, observation: Observation) -> bool {
-        self.record_boxed(Box::new(observation))
+        self.record_boxed(Box::new(observation)).is_some()
     }
 
-    pub(crate) fn record_boxed(&self, mut observation: Box<Observation>) -> bool {
-        let Some(shared) = &self.shared else {
-            return false;
-        };
+    /// Hands over a record; its sequence number in the queue when it was accepted.
+    pub(crate) fn record_boxed(&self, mut observation: Box<Observation>) -> Option<u64> {
+        let shared = self.shared.as_ref()?;
         let mut size = observation.estimated_size();
         if size > MAX_EVENT_BYTES {
             observation.truncate_to(MAX_EVENT_BYTES);
@@ -334,7 +337,7 @@ impl Exporter {
         }
         let item = Item::Score(Box::new(score));
         let size = item.estimated_size();
-        shared.queue.push(item, size)
+        shared.queue.push(item, size).is_some()
     }
 
     /// Current counts.
@@ -361,12 +364,19 @@ impl Exporter {
                 before,
                 reply,
             },
-            Request::Flush | Request::RootFlush => Control::Flush {
+            Request::Flush => Control::Flush {
                 target: shared.queue.last_seq(),
                 deadline,
                 before,
                 reply,
-                root: kind == Request::RootFlush,
+                root: false,
+            },
+            Request::RootFlush(target) => Control::Flush {
+                target,
+                deadline,
+                before,
+                reply,
+                root: true,
             },
         };
         shared.control.send(message).map_err(|_| before)
@@ -397,19 +407,23 @@ impl Exporter {
         wait.then_some(shared.settings.root_flush_timeout)
     }
 
-    /// The flush at the end of an outermost observation, for sync code; see
-    /// [`root_flush_wait`](Self::root_flush_wait).
-    pub(crate) fn root_flush_blocking(&self) {
+    /// The flush at the end of an outermost observation, for sync code: it waits for the
+    /// records up to `target` (its own, the last of its trace), as
+    /// [`root_flush_wait`](Self::root_flush_wait) allows.
+    pub(crate) fn root_flush_blocking(&self, target: u64) {
         if let Some(timeout) = self.root_flush_wait(true) {
-            self.blocking(timeout, Request::RootFlush);
+            self.blocking(timeout, Request::RootFlush(target));
         }
     }
 
     /// The flush at the end of an outermost observation, for async code to await.
-    pub(crate) fn root_flush(&self) -> Option<impl Future<Output = FlushReport> + Send + 'static> {
+    pub(crate) fn root_flush(
+        &self,
+        target: u64,
+    ) -> Option<impl Future<Output = FlushReport> + Send + 'static> {
         let timeout = self.root_flush_wait(false)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let asked = self.request(timeout, Reply::Async(sender), Request::RootFlush);
+        let asked = self.request(timeout, Reply::Async(sender), Request::RootFlush(target));
         let stats = self.clone();
         Some(async move {
             match asked {
@@ -425,20 +439,42 @@ impl Exporter {
         let Some(shared) = &self.shared else {
             return;
         };
-        if !shared.settings.flush_at_exit || self.stats().pending() == 0 {
+        let stats = self.stats();
+        let reported = shared.guard_flushed_at.load(Ordering::Relaxed) == stats.enqueued;
+        if !shared.settings.flush_at_exit || stats.pending() == 0 || reported {
             return;
         }
         let timeout = shared.settings.flush_timeout;
         let report = self.blocking(timeout, Request::Flush);
-        let lost = report.pending + report.failed;
-        if lost > 0 {
-            let reason = shared.health.last_failure().unwrap_or_else(|| {
-                format!("not delivered within LANGFUSE_FLUSH_TIMEOUT ({timeout:?})")
-            });
-            diagnostics::notice(format_args!(
-                "{lost} records not delivered at exit: {reason}"
-            ));
+        self.report_undelivered(&report, timeout, "at exit");
+    }
+
+    /// The flush of the guard from `init` as it is dropped: delivers what is held within
+    /// `timeout` and says what could not be delivered.
+    pub(crate) fn guard_flush(&self, timeout: Duration) {
+        let report = self.flush_blocking(timeout);
+        self.report_undelivered(&report, timeout, "by the guard's flush");
+        if let Some(shared) = &self.shared {
+            shared
+                .guard_flushed_at
+                .store(self.stats().enqueued, Ordering::Relaxed);
         }
+    }
+
+    /// Says on one line how many records a last flush (`when`: at exit, by the guard) could
+    /// not deliver, and why.
+    fn report_undelivered(&self, report: &FlushReport, timeout: Duration, when: &str) {
+        let lost = report.pending + report.failed;
+        let Some(shared) = self.shared.as_ref().filter(|_| lost > 0) else {
+            return;
+        };
+        let reason = shared
+            .health
+            .last_failure()
+            .unwrap_or_else(|| format!("not delivered within the flush deadline ({timeout:?})"));
+        diagnostics::notice(format_args!(
+            "{lost} records not delivered {when}: {reason}"
+        ));
     }
 
     /// Blocks the calling thread until everything recorded before the call is exported or has
@@ -504,10 +540,11 @@ impl Exporter {
 /// What a caller asks of the worker.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Request {
+    /// Everything recorded so far.
     Flush,
-    /// The flush at the end of an outermost observation, which stops waiting once the server
-    /// is known to be failing.
-    RootFlush,
+    /// The records up to this sequence number, for the end of an outermost observation; stops
+    /// waiting once the server is known to be failing.
+    RootFlush(u64),
     Shutdown,
 }
 

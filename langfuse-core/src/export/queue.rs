@@ -103,11 +103,11 @@ impl Queue {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Accepts `item` of `size` bytes unless the queue is full or closed; a refused item is
-    /// counted as dropped.
-    pub(crate) fn push(&self, item: Item, size: usize) -> bool {
+    /// Accepts `item` of `size` bytes unless the queue is full or closed, and returns its
+    /// sequence number; a refused item is counted as dropped.
+    pub(crate) fn push(&self, item: Item, size: usize) -> Option<u64> {
         Counters::add(&self.counters.enqueued, 1);
-        let wake = {
+        let (wake, seq) = {
             let mut state = self.lock();
             if state.closed {
                 drop(state);
@@ -117,7 +117,7 @@ impl Queue {
                     "a record arrived after shutdown and was dropped; flush instead of shutting \
                      down if more records will follow",
                 );
-                return false;
+                return None;
             }
             if state.held_items >= self.max_items || state.held_bytes + size > self.max_bytes {
                 drop(state);
@@ -131,7 +131,7 @@ impl Queue {
                         self.max_items, self.max_bytes
                     ),
                 );
-                return false;
+                return None;
             }
             state.last_seq += 1;
             let seq = state.last_seq;
@@ -139,12 +139,14 @@ impl Queue {
             state.held_bytes += size;
             state.waiting_bytes += size;
             state.waiting.push(Entry { item, size, seq });
-            state.waiting.len() >= self.wake_at || state.waiting_bytes >= self.wake_at_bytes
+            let wake =
+                state.waiting.len() >= self.wake_at || state.waiting_bytes >= self.wake_at_bytes;
+            (wake, seq)
         };
         if wake {
             self.wake.notify_one();
         }
-        true
+        Some(seq)
     }
 
     /// Takes everything waiting, in order of acceptance.
@@ -197,7 +199,7 @@ mod tests {
             "step",
         )));
         let size = item.estimated_size();
-        queue.push(item, size)
+        queue.push(item, size).is_some()
     }
 
     #[test]
