@@ -4,10 +4,9 @@
 //! thread with its own runtime batches, encodes and sends it. Every record ends up counted in
 //! [`Stats`] as exported, failed or dropped; none disappears silently.
 
-mod console;
-mod ingestion;
-mod otlp;
+mod batch;
 mod queue;
+mod sink;
 mod transport;
 mod worker;
 
@@ -28,7 +27,8 @@ use crate::diagnostics;
 use crate::observation::{Observation, Score};
 
 use queue::{Item, Queue};
-use transport::Health;
+use sink::{Console, IngestionSink, OtlpSink};
+use transport::{Health, Transport};
 pub(crate) use worker::on_export_thread;
 use worker::{Control, Reply, Worker};
 
@@ -200,20 +200,29 @@ impl Exporter {
             config.max_queue_bytes(),
             config.flush_at(),
             // A batch's worth of bytes, and well before the byte bound is reached.
-            ingestion::MAX_BATCH_BYTES.min(config.max_queue_bytes() / 4),
+            batch::MAX_BATCH_BYTES.min(config.max_queue_bytes() / 4),
         ));
         let (control, inbox) = tokio::sync::mpsc::unbounded_channel();
         let project_id = Arc::default();
-        let health = Arc::default();
-        let worker = Worker::new(
+        let health: Arc<Health> = Arc::default();
+        let start = Start {
             config,
-            Arc::clone(&queue),
-            inbox,
-            Arc::clone(&project_id),
-            Arc::clone(&health),
-        )
-        .map_err(ExportError::Client)?;
-        let handle = worker.spawn().map_err(ExportError::Spawn)?;
+            queue: Arc::clone(&queue),
+            control: inbox,
+            project_id: Arc::clone(&project_id),
+            health: Arc::clone(&health),
+        };
+        // One worker per destination; only the ones that send over HTTP build a client.
+        let transport = || {
+            Transport::new(config, Arc::clone(&health))
+                .map(Arc::new)
+                .map_err(ExportError::Client)
+        };
+        let handle = match config.exporter() {
+            ExporterKind::Otlp => start.spawn(OtlpSink::new(config, transport()?)),
+            ExporterKind::Ingestion => start.spawn(IngestionSink::new(config, transport()?)),
+            ExporterKind::Console => start.spawn(Console::new(config)),
+        }?;
         diagnostics::debug(format_args!(
             "exporter started: {:?} to {}",
             config.exporter(),
@@ -534,6 +543,30 @@ impl Exporter {
             completed: stats.pending() == 0,
             ..FlushReport::default()
         }
+    }
+}
+
+/// What a worker is started with, whatever its sink.
+struct Start<'a> {
+    config: &'a Config,
+    queue: Arc<Queue>,
+    control: tokio::sync::mpsc::UnboundedReceiver<Control>,
+    project_id: Arc<std::sync::OnceLock<String>>,
+    health: Arc<Health>,
+}
+
+impl Start<'_> {
+    fn spawn<S: sink::Sink>(self, sink: S) -> Result<JoinHandle<()>, ExportError> {
+        Worker::new(
+            self.config,
+            sink,
+            self.queue,
+            self.control,
+            self.project_id,
+            self.health,
+        )
+        .spawn()
+        .map_err(ExportError::Spawn)
     }
 }
 

@@ -8,18 +8,15 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-use crate::config::{Config, ExporterKind};
+use crate::config::Config;
 use crate::diagnostics;
 
-use super::console::Console;
-use super::ingestion::{self, IngestionEncoder};
-use super::otlp::{self, OtlpEncoder};
 use super::queue::{Counters, Entry, Item, Queue};
-use super::transport::{Failure, Health, Transport};
+use super::sink::{Records, Settle, Sink};
+use super::transport::Health;
 use super::{FlushReport, Stats};
 
 /// Where a flush or shutdown answer goes: an awaiting task or a blocked thread.
@@ -199,246 +196,30 @@ impl Inbox {
     }
 }
 
-enum Mode {
-    Otlp,
-    Ingestion,
-    Console(Box<Console>),
-}
-
-/// Turns entries into requests (or console lines) and counts every item's fate.
-struct Delivery {
-    mode: Mode,
-    transport: Transport,
-    otlp: OtlpEncoder,
-    ingestion: IngestionEncoder,
-    /// Applies to OTLP only: the ingestion route does not undo gzip.
-    gzip: bool,
-    otlp_404_hint: &'static str,
-    max_batch: usize,
-    mask: Option<crate::config::Mask>,
-}
-
-/// Records settled so far in one drain, and the queue room they held.
-#[derive(Clone, Copy, Default)]
-struct Settled {
-    items: usize,
-    bytes: usize,
-}
-
-impl Delivery {
-    /// Delivers `entries`, settling each batch as its answer arrives: counted, and its room in
-    /// the queue freed at once, so that a slow batch does not keep the queue full.
-    async fn deliver(&mut self, entries: Vec<Entry>, queue: &Queue, settled: &Cell<Settled>) {
-        let counters = &queue.counters;
-        let settle = |exported: usize, failed: usize, bytes: usize| {
-            Counters::add(&counters.exported, exported);
-            Counters::add(&counters.failed, failed);
-            queue.release(exported + failed, bytes);
-            let so_far = settled.get();
-            settled.set(Settled {
-                items: so_far.items + exported + failed,
-                bytes: so_far.bytes + bytes,
-            });
-        };
-        let mut observations = Vec::with_capacity(entries.len());
-        let mut sizes = Vec::with_capacity(entries.len());
-        let mut scores = Vec::new();
-        let mut score_bytes = 0;
-        for entry in entries {
-            match entry.item {
-                Item::Observation(mut observation) => {
-                    if let Some(mask) = &self.mask {
-                        observation.mask(mask);
-                    }
-                    observations.push(*observation);
-                    sizes.push(entry.size);
-                }
-                Item::Score(score) => {
-                    scores.push(*score);
-                    score_bytes += entry.size;
-                }
-            }
-        }
-        let observation_bytes: usize = sizes.iter().sum();
-        match &mut self.mode {
-            Mode::Console(console) => {
-                let total = observations.len() + scores.len();
-                let mut written = 0;
-                for observation in observations {
-                    written += usize::from(console.observation(observation));
-                }
-                for score in &scores {
-                    written += usize::from(console.score(score));
-                }
-                console.end_batch();
-                settle(written, total - written, observation_bytes + score_bytes);
-            }
-            Mode::Otlp => {
-                self.deliver_otlp(observations, &sizes, counters, &settle)
-                    .await;
-                let mut events = Vec::new();
-                for (owner, score) in scores.iter().enumerate() {
-                    self.ingestion.score(score, owner, &mut events);
-                }
-                self.deliver_events(events, scores.len(), score_bytes, counters, &settle)
-                    .await;
-            }
-            Mode::Ingestion => {
-                let mut events = Vec::new();
-                for (owner, observation) in observations.iter().enumerate() {
-                    self.ingestion.observation(observation, owner, &mut events);
-                }
-                let offset = observations.len();
-                for (owner, score) in scores.iter().enumerate() {
-                    self.ingestion.score(score, offset + owner, &mut events);
-                }
-                let bytes = observation_bytes + score_bytes;
-                self.deliver_events(events, offset + scores.len(), bytes, counters, &settle)
-                    .await;
-            }
-        }
-    }
-
-    async fn deliver_events(
-        &self,
-        events: Vec<ingestion::Event>,
-        owners: usize,
-        bytes: usize,
-        counters: &Counters,
-        settle: &impl Fn(usize, usize, usize),
-    ) {
-        if owners == 0 {
-            return;
-        }
-        let failed = ingestion::deliver(
-            &self.ingestion,
-            &self.transport,
-            counters,
-            self.max_batch,
-            events,
-            owners,
-        )
-        .await;
-        let failures = failed.iter().filter(|f| **f).count();
-        settle(owners - failures, failures, bytes);
-    }
-
-    /// Sends `observations` (of `sizes` queue bytes each) in batches within the count and byte
-    /// limits, halving a batch the server finds too large.
-    async fn deliver_otlp(
-        &self,
-        observations: Vec<crate::observation::Observation>,
-        sizes: &[usize],
-        counters: &Counters,
-        settle: &impl Fn(usize, usize, usize),
-    ) {
-        let mut work: Vec<std::ops::Range<usize>> = Vec::new();
-        let mut start = 0;
-        while start < observations.len() {
-            let mut end = start;
-            let mut bytes = 0;
-            while end < observations.len()
-                && end - start < self.max_batch
-                && (end == start || bytes < ingestion::MAX_BATCH_BYTES)
-            {
-                bytes += sizes[end];
-                end += 1;
-            }
-            work.push(start..end);
-            start = end;
-        }
-        work.reverse();
-        while let Some(range) = work.pop() {
-            let batch = &observations[range.clone()];
-            let bytes: usize = sizes[range.clone()].iter().sum();
-            let body = self.otlp.encode(batch.iter());
-            let payload = super::payload(
-                Bytes::from(body),
-                "application/x-protobuf",
-                self.gzip,
-                batch.len(),
-            );
-            match self
-                .transport
-                .post(otlp::PATH, &payload, counters, serde_json::Value::is_object)
-                .await
-            {
-                Ok(_) => settle(batch.len(), 0, bytes),
-                Err(Failure::TooLarge) if batch.len() > 1 => {
-                    let middle = range.start + batch.len() / 2;
-                    work.push(middle..range.end);
-                    work.push(range.start..middle);
-                }
-                Err(failure) => {
-                    match &failure {
-                        Failure::Unauthorized(_) => {}
-                        Failure::Rejected(status, _) if status.as_u16() == 404 => {
-                            diagnostics::warn(
-                                "otlp-404",
-                                format_args!(
-                                    "{} answered 404, so {} observations were not delivered: {}",
-                                    self.transport.url(otlp::PATH),
-                                    batch.len(),
-                                    self.otlp_404_hint
-                                ),
-                            )
-                        }
-                        _ => diagnostics::warn(
-                            "otlp-failed",
-                            format_args!(
-                                "{} observations could not be delivered: {}",
-                                batch.len(),
-                                failure.describe()
-                            ),
-                        ),
-                    }
-                    settle(0, batch.len(), bytes);
-                }
-            }
-        }
-    }
-
-    fn flush_console(&mut self) {
-        if let Mode::Console(console) = &mut self.mode {
-            console.flush();
-        }
-    }
-}
-
-pub(crate) struct Worker {
+/// The loop that drains the queue into a sink and answers flushes.
+pub(crate) struct Worker<S> {
     queue: Arc<Queue>,
     project_id: Arc<std::sync::OnceLock<String>>,
-    delivery: Delivery,
+    sink: S,
+    mask: Option<crate::config::Mask>,
     inbox: Inbox,
     interval: Duration,
 }
 
-impl Worker {
+impl<S: Sink> Worker<S> {
     pub(crate) fn new(
         config: &Config,
+        sink: S,
         queue: Arc<Queue>,
         control: UnboundedReceiver<Control>,
         project_id: Arc<std::sync::OnceLock<String>>,
         health: Arc<Health>,
-    ) -> Result<Self, reqwest::Error> {
-        let mode = match config.exporter() {
-            ExporterKind::Otlp => Mode::Otlp,
-            ExporterKind::Ingestion => Mode::Ingestion,
-            ExporterKind::Console => Mode::Console(Box::new(Console::new(config))),
-        };
-        Ok(Self {
+    ) -> Self {
+        Self {
             queue,
             project_id,
-            delivery: Delivery {
-                mode,
-                transport: Transport::new(config, Arc::clone(&health))?,
-                otlp: OtlpEncoder::new(config),
-                ingestion: IngestionEncoder::new(config),
-                gzip: config.gzip(),
-                otlp_404_hint: otlp_404_hint(config),
-                max_batch: config.flush_at(),
-                mask: config.mask().cloned(),
-            },
+            sink,
+            mask: config.mask().cloned(),
             inbox: Inbox {
                 control,
                 open: true,
@@ -450,7 +231,7 @@ impl Worker {
                 health,
             },
             interval: config.flush_interval(),
-        })
+        }
     }
 
     pub(crate) fn spawn(self) -> std::io::Result<JoinHandle<()>> {
@@ -472,9 +253,8 @@ impl Worker {
     }
 
     async fn run(mut self) {
-        if !matches!(self.delivery.mode, Mode::Console(_)) {
+        if let Some(lookup) = self.sink.project_id() {
             // In the background of this runtime: a slow answer must not hold up delivery.
-            let lookup = self.delivery.transport.project_id();
             let project_id = Arc::clone(&self.project_id);
             tokio::spawn(async move {
                 if let Some(id) = lookup.await {
@@ -505,9 +285,26 @@ impl Worker {
     /// Answers settled or expired flushes, first writing out what the console holds back.
     fn answer(&mut self) {
         if self.inbox.wants_flush() {
-            self.delivery.flush_console();
+            self.sink.flush();
         }
         self.inbox.answer(&self.queue);
+    }
+
+    /// The entries as the sink takes them, masked where the program asked for it.
+    fn records(&self, entries: Vec<Entry>) -> Records {
+        let mut records = Records::default();
+        for entry in entries {
+            match entry.item {
+                Item::Observation(mut observation) => {
+                    if let Some(mask) = &self.mask {
+                        observation.mask(mask);
+                    }
+                    records.observations.push((*observation, entry.size));
+                }
+                Item::Score(score) => records.scores.push((*score, entry.size)),
+            }
+        }
+        records
     }
 
     /// Delivers everything queued, unless a shutdown deadline cuts it short.
@@ -519,10 +316,11 @@ impl Worker {
             };
             let count = entries.len();
             let bytes: usize = entries.iter().map(|entry| entry.size).sum();
-            let settled = Cell::new(Settled::default());
+            let records = self.records(entries);
+            let settle = Settle::new(&self.queue);
             let health = Arc::clone(&self.inbox.health);
             let completed = {
-                let work = self.delivery.deliver(entries, &self.queue, &settled);
+                let work = self.sink.deliver(records, &settle);
                 tokio::pin!(work);
                 loop {
                     let deadline = self.inbox.next_deadline();
@@ -539,7 +337,7 @@ impl Worker {
                     }
                 }
             };
-            let done = settled.get();
+            let done = settle.done();
             if !completed {
                 let abandoned = count - done.items;
                 Counters::add(&self.queue.counters.dropped, abandoned);
@@ -570,24 +368,13 @@ impl Worker {
                 ),
             );
         }
-        self.delivery.flush_console();
+        self.sink.flush();
         let _ = std::io::stderr().flush();
         self.inbox.settled_seq = self.queue.last_seq();
         for waiter in std::mem::take(&mut self.inbox.waiters) {
             self.inbox.reply(waiter, &self.queue);
         }
         self.inbox.reply(shutdown, &self.queue);
-    }
-}
-
-/// What to do about a 404 from the OTLP route: Langfuse answers there from its root, so a
-/// base URL with a path is the likely cause; without one, the server predates OTLP.
-fn otlp_404_hint(config: &Config) -> &'static str {
-    if config.base_url().path() == "/" {
-        "this Langfuse server has no OTLP endpoint (it is older than v3); set \
-         LANGFUSE_EXPORTER=ingestion to use the batch-ingestion API instead"
-    } else {
-        "Langfuse's API is at the root of its address: remove the path from LANGFUSE_BASE_URL"
     }
 }
 

@@ -18,7 +18,7 @@ use super::ingestion::IngestionEncoder;
 const MAX_BUFFERED: usize = 10_000;
 const PREVIEW_CHARS: usize = 120;
 
-enum Sink {
+enum Output {
     Tree {
         buffered: HashMap<TraceId, Vec<Observation>>,
         count: usize,
@@ -27,13 +27,13 @@ enum Sink {
 }
 
 pub(crate) struct Console {
-    sink: Sink,
+    output: Output,
     encoder: IngestionEncoder,
 }
 
 impl Console {
     pub(crate) fn new(config: &Config) -> Self {
-        let sink = match config.console_file() {
+        let output = match config.console_file() {
             Some(path) => match OpenOptions::new().create(true).append(true).open(path) {
                 Ok(file) => {
                     diagnostics::notice(format_args!(
@@ -41,7 +41,7 @@ impl Console {
                          LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY to send them to Langfuse.",
                         path.display()
                     ));
-                    Sink::JsonLines(BufWriter::new(file))
+                    Output::JsonLines(BufWriter::new(file))
                 }
                 Err(error) => {
                     diagnostics::warn(
@@ -58,17 +58,17 @@ impl Console {
             None => Self::tree(),
         };
         Self {
-            sink,
+            output,
             encoder: IngestionEncoder::new(config),
         }
     }
 
-    fn tree() -> Sink {
+    fn tree() -> Output {
         diagnostics::notice(
             "no Langfuse keys set: printing traces to stderr. Set LANGFUSE_PUBLIC_KEY and \
              LANGFUSE_SECRET_KEY (and LANGFUSE_BASE_URL) to send them to Langfuse instead.",
         );
-        Sink::Tree {
+        Output::Tree {
             buffered: HashMap::new(),
             count: 0,
         }
@@ -77,15 +77,15 @@ impl Console {
     /// Writes an observation; the tree waits for the trace's root so children print under it.
     /// Returns false when writing failed.
     pub(crate) fn observation(&mut self, observation: Observation) -> bool {
-        match &mut self.sink {
-            Sink::JsonLines(file) => {
+        match &mut self.output {
+            Output::JsonLines(file) => {
                 let mut events = Vec::new();
                 self.encoder.observation(&observation, 0, &mut events);
                 events
                     .iter()
                     .all(|event| writeln!(file, "{}", event.json()).is_ok())
             }
-            Sink::Tree { buffered, count } => {
+            Output::Tree { buffered, count } => {
                 let trace_id = observation.trace_id;
                 let is_root = observation.parent_id.is_none();
                 buffered.entry(trace_id).or_default().push(observation);
@@ -104,15 +104,15 @@ impl Console {
     }
 
     pub(crate) fn score(&mut self, score: &Score) -> bool {
-        match &mut self.sink {
-            Sink::JsonLines(file) => {
+        match &mut self.output {
+            Output::JsonLines(file) => {
                 let mut events = Vec::new();
                 self.encoder.score(score, 0, &mut events);
                 events
                     .iter()
                     .all(|event| writeln!(file, "{}", event.json()).is_ok())
             }
-            Sink::Tree { .. } => {
+            Output::Tree { .. } => {
                 let target = score
                     .observation_id
                     .map_or_else(String::new, |id| format!(" observation {id}"));
@@ -133,7 +133,7 @@ impl Console {
 
     /// Pushes the lines of a batch to the file, so a reader sees whole batches.
     pub(crate) fn end_batch(&mut self) {
-        if let Sink::JsonLines(file) = &mut self.sink {
+        if let Output::JsonLines(file) = &mut self.output {
             if let Err(error) = file.flush() {
                 diagnostics::warn("console-file", format_args!("cannot write traces: {error}"));
             }
@@ -143,15 +143,37 @@ impl Console {
     /// Prints traces whose root has not ended here (continued traces, or a flush mid-trace)
     /// and pushes buffered lines to the file.
     pub(crate) fn flush(&mut self) {
-        match &mut self.sink {
-            Sink::JsonLines(_) => self.end_batch(),
-            Sink::Tree { buffered, count } => {
+        match &mut self.output {
+            Output::JsonLines(_) => self.end_batch(),
+            Output::Tree { buffered, count } => {
                 for (trace_id, trace) in buffered.drain() {
                     print_tree(trace_id, &trace);
                 }
                 *count = 0;
             }
         }
+    }
+}
+
+impl super::Sink for Console {
+    async fn deliver(&mut self, records: super::Records, settle: &super::Settle<'_>) {
+        let total = records.observations.len() + records.scores.len();
+        let mut bytes = 0;
+        let mut written = 0;
+        for (observation, size) in records.observations {
+            written += usize::from(self.observation(observation));
+            bytes += size;
+        }
+        for (score, size) in &records.scores {
+            written += usize::from(self.score(score));
+            bytes += size;
+        }
+        self.end_batch();
+        settle.settle(written, total - written, bytes);
+    }
+
+    fn flush(&mut self) {
+        Console::flush(self);
     }
 }
 
@@ -253,5 +275,5 @@ fn write_children(
 
 fn preview(text: &str) -> String {
     let single_line = text.replace('\n', "\\n");
-    super::transport::clip(&single_line, PREVIEW_CHARS)
+    crate::export::transport::clip(&single_line, PREVIEW_CHARS)
 }

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -27,14 +28,14 @@ use crate::observation::{
 };
 use crate::timestamp::rfc3339;
 
-use super::clip_name;
-use super::queue::Counters;
-use super::transport::{Failure, Transport};
+use crate::export::batch::{send_in_batches, Sent};
+use crate::export::clip_name;
+use crate::export::queue::Counters;
+use crate::export::transport::{Failure, Transport};
+
+use super::{ProjectLookup, Records, Settle, Sink};
 
 pub(crate) const PATH: &str = "/api/public/ingestion";
-
-/// What the official SDKs send at most per request; the server accepts about 3.5 MB.
-pub(crate) const MAX_BATCH_BYTES: usize = 2_500_000;
 
 /// One serialized event, and the index of the record it belongs to.
 #[derive(Debug, Clone)]
@@ -413,115 +414,151 @@ fn retryable(status: u16) -> bool {
     matches!(status, 408 | 429 | 500..=599)
 }
 
-/// Splits `events` into requests no larger than the limits, in order.
-fn batches(events: Vec<Event>, max_events: usize) -> Vec<Vec<Event>> {
-    let mut out = Vec::new();
-    let mut current = Vec::new();
-    let mut bytes = 0;
-    for event in events {
-        if !current.is_empty()
-            && (current.len() >= max_events || bytes + event.json.len() > MAX_BATCH_BYTES)
-        {
-            out.push(std::mem::take(&mut current));
-            bytes = 0;
-        }
-        bytes += event.json.len() + 1;
-        current.push(event);
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
+/// The batch-ingestion API as a destination: observations (for v2 and v3 servers) and scores.
+pub(crate) struct IngestionSink {
+    encoder: IngestionEncoder,
+    transport: Arc<Transport>,
+    max_batch: usize,
 }
 
-/// Sends `events` and returns, for each owner index below `owners`, whether it failed.
-///
-/// Per-event errors in a 207 answer are logged with the server's message; only events that
-/// failed with a retryable status are sent again, with their original envelope ids.
-pub(crate) async fn deliver(
-    encoder: &IngestionEncoder,
-    transport: &Transport,
-    counters: &Counters,
-    max_events: usize,
-    events: Vec<Event>,
-    owners: usize,
-) -> Vec<bool> {
-    let mut failed = vec![false; owners];
-    let mut work: Vec<(Vec<Event>, u32)> = batches(events, max_events)
-        .into_iter()
-        .rev()
-        .map(|batch| (batch, 0))
-        .collect();
-    while let Some((batch, round)) = work.pop() {
-        // Never gzipped: this route parses the body as JSON without undoing Content-Encoding.
-        let payload = super::payload(
-            encoder.request_body(&batch),
-            "application/json",
-            false,
-            distinct_owners(&batch),
-        );
-        match transport
-            .post(PATH, &payload, counters, is_batch_answer)
-            .await
-        {
-            Ok(answer) => {
-                let response: BatchResponse = serde_json::from_value(answer).unwrap_or_default();
-                let errors: HashMap<&str, &EventError> =
-                    response.errors.iter().map(|e| (e.id.as_str(), e)).collect();
-                let mut again = Vec::new();
-                for event in batch {
-                    let Some(error) = errors.get(event.envelope_id.as_str()) else {
-                        continue;
-                    };
-                    if retryable(error.status) && round < transport.max_retries() {
-                        again.push(event);
-                        continue;
-                    }
-                    failed[event.owner] = true;
-                    if refused_by_v4_server(error) {
-                        report_refusal(encoder, event.kind);
-                        continue;
-                    }
-                    diagnostics::warn(
-                        "event-rejected",
-                        format_args!(
-                            "Langfuse rejected a {} event (HTTP {}): {}",
-                            event.kind,
-                            error.status,
-                            error_text(error)
-                        ),
-                    );
-                }
-                if !again.is_empty() {
-                    Counters::add(&counters.retried, distinct_owners(&again));
-                    tokio::time::sleep(transport.backoff_delay(round)).await;
-                    work.push((again, round + 1));
-                }
-            }
-            Err(Failure::TooLarge) if batch.len() > 1 => {
-                let mut first = batch;
-                let second = first.split_off(first.len() / 2);
-                work.push((second, round));
-                work.push((first, round));
-            }
-            Err(failure) => {
-                if !matches!(failure, Failure::Unauthorized(_)) {
-                    diagnostics::warn(
-                        "ingestion-failed",
-                        format_args!(
-                            "{} ingestion events could not be delivered: {}",
-                            batch.len(),
-                            failure.describe()
-                        ),
-                    );
-                }
-                for event in batch {
-                    failed[event.owner] = true;
-                }
-            }
+impl IngestionSink {
+    pub(crate) fn new(config: &Config, transport: Arc<Transport>) -> Self {
+        Self {
+            encoder: IngestionEncoder::new(config),
+            transport,
+            max_batch: config.flush_at(),
         }
     }
-    failed
+
+    /// Sends `observations` and `scores` (each with the queue bytes it holds) as events and
+    /// settles every record once all its events are answered.
+    pub(crate) async fn send(
+        &self,
+        observations: &[(Observation, usize)],
+        scores: &[(Score, usize)],
+        settle: &Settle<'_>,
+    ) {
+        let owners = observations.len() + scores.len();
+        if owners == 0 {
+            return;
+        }
+        let mut events = Vec::new();
+        for (owner, (observation, _)) in observations.iter().enumerate() {
+            self.encoder.observation(observation, owner, &mut events);
+        }
+        for (owner, (score, _)) in scores.iter().enumerate() {
+            self.encoder
+                .score(score, observations.len() + owner, &mut events);
+        }
+        let failed = self.deliver(events, owners, settle.counters()).await;
+        let sizes = observations.iter().map(|(_, size)| size);
+        let sizes = sizes.chain(scores.iter().map(|(_, size)| size));
+        let (mut exported, mut failures, mut bytes) = (0, 0, 0);
+        for (failed, size) in failed.into_iter().zip(sizes) {
+            if failed {
+                failures += 1;
+            } else {
+                exported += 1;
+            }
+            bytes += size;
+        }
+        settle.settle(exported, failures, bytes);
+    }
+
+    /// Sends `events` and returns, for each of the `owners` records, whether it failed.
+    ///
+    /// Per-event errors in a 207 answer are logged with the server's message; only events that
+    /// failed with a retryable status are sent again, with their original envelope ids.
+    async fn deliver(&self, events: Vec<Event>, owners: usize, counters: &Counters) -> Vec<bool> {
+        let mut failed = vec![false; owners];
+        let transport = &self.transport;
+        let size = |event: &Event| event.json.len() + 1;
+        send_in_batches(
+            events,
+            size,
+            self.max_batch,
+            async |batch: Vec<Event>, round| {
+                // Never gzipped: this route parses the body as JSON without undoing
+                // Content-Encoding.
+                let payload = crate::export::payload(
+                    self.encoder.request_body(&batch),
+                    "application/json",
+                    false,
+                    distinct_owners(&batch),
+                );
+                match transport
+                    .post(PATH, &payload, counters, is_batch_answer)
+                    .await
+                {
+                    Ok(answer) => {
+                        let response: BatchResponse =
+                            serde_json::from_value(answer).unwrap_or_default();
+                        let errors: HashMap<&str, &EventError> =
+                            response.errors.iter().map(|e| (e.id.as_str(), e)).collect();
+                        let mut again = Vec::new();
+                        for event in batch {
+                            let Some(error) = errors.get(event.envelope_id.as_str()) else {
+                                continue;
+                            };
+                            if retryable(error.status) && round < transport.max_retries() {
+                                again.push(event);
+                                continue;
+                            }
+                            failed[event.owner] = true;
+                            if refused_by_v4_server(error) {
+                                report_refusal(&self.encoder, event.kind);
+                                continue;
+                            }
+                            diagnostics::warn(
+                                "event-rejected",
+                                format_args!(
+                                    "Langfuse rejected a {} event (HTTP {}): {}",
+                                    event.kind,
+                                    error.status,
+                                    error_text(error)
+                                ),
+                            );
+                        }
+                        if !again.is_empty() {
+                            Counters::add(&counters.retried, distinct_owners(&again));
+                            tokio::time::sleep(transport.backoff_delay(round)).await;
+                        }
+                        Sent::Again(again)
+                    }
+                    Err(Failure::TooLarge) if batch.len() > 1 => Sent::TooLarge(batch),
+                    Err(failure) => {
+                        if !matches!(failure, Failure::Unauthorized(_)) {
+                            diagnostics::warn(
+                                "ingestion-failed",
+                                format_args!(
+                                    "{} ingestion events could not be delivered: {}",
+                                    batch.len(),
+                                    failure.describe()
+                                ),
+                            );
+                        }
+                        for event in batch {
+                            failed[event.owner] = true;
+                        }
+                        Sent::Settled
+                    }
+                }
+            },
+        )
+        .await;
+        failed
+    }
+}
+
+impl Sink for IngestionSink {
+    async fn deliver(&mut self, records: Records, settle: &Settle<'_>) {
+        self.send(&records.observations, &records.scores, settle)
+            .await;
+    }
+
+    fn project_id(&self) -> Option<ProjectLookup> {
+        Some(Box::pin(self.transport.project_id()))
+    }
 }
 
 /// The text a v4 server (`events_only`) gives every event type but scores and logs.
@@ -737,22 +774,5 @@ mod tests {
         assert_eq!(bodies[1]["dataType"], "CATEGORICAL");
         assert_eq!(bodies[2]["value"], 1);
         assert_eq!(bodies[2]["dataType"], "BOOLEAN");
-    }
-
-    #[test]
-    fn batches_respect_count_and_bytes() {
-        let event = |n: usize| Event {
-            envelope_id: String::new(),
-            kind: "span-create",
-            json: "x".repeat(n),
-            owner: 0,
-        };
-        let sizes: Vec<usize> = batches((0..5).map(|_| event(10)).collect(), 2)
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [2, 2, 1]);
-        let big = batches((0..3).map(|_| event(MAX_BATCH_BYTES / 2)).collect(), 100);
-        assert_eq!(big.len(), 3);
     }
 }

@@ -8,6 +8,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
     span, status, ResourceSpans, ScopeSpans, Span, Status,
 };
+use std::sync::Arc;
+
 use prost::Message;
 use serde_json::{Map, Value};
 
@@ -16,9 +18,14 @@ use crate::config::Config;
 use crate::observation::{Level, Observation, ObservationType, TraceAttributes};
 use crate::timestamp::{rfc3339, unix_nanos};
 
-use super::clip_name;
+use crate::diagnostics;
+use crate::export::batch::{send_in_batches, Sent};
+use crate::export::clip_name;
+use crate::export::transport::{Failure, Transport};
 
-pub(crate) const PATH: &str = "/api/public/otel/v1/traces";
+use super::{IngestionSink, ProjectLookup, Records, Settle, Sink};
+
+const PATH: &str = "/api/public/otel/v1/traces";
 
 /// The server treats spans of a scope named `langfuse-sdk…` as Langfuse SDK spans; any other
 /// scope gets a raw dump of all its attributes in every observation's metadata.
@@ -189,6 +196,105 @@ impl OtlpEncoder {
             status,
             ..Span::default()
         }
+    }
+}
+
+/// Langfuse's OTLP endpoint as a destination: observations as spans, and scores through the
+/// batch-ingestion API, which is the only route for them.
+pub(crate) struct OtlpSink {
+    encoder: OtlpEncoder,
+    transport: Arc<Transport>,
+    scores: IngestionSink,
+    gzip: bool,
+    max_batch: usize,
+    not_found_hint: &'static str,
+}
+
+impl OtlpSink {
+    pub(crate) fn new(config: &Config, transport: Arc<Transport>) -> Self {
+        Self {
+            encoder: OtlpEncoder::new(config),
+            scores: IngestionSink::new(config, Arc::clone(&transport)),
+            transport,
+            gzip: config.gzip(),
+            max_batch: config.flush_at(),
+            not_found_hint: not_found_hint(config),
+        }
+    }
+
+    /// Sends `observations` as spans in batches, settling each batch as it is answered.
+    async fn send(&self, observations: Vec<(Observation, usize)>, settle: &Settle<'_>) {
+        let size = |(_, size): &(Observation, usize)| *size;
+        send_in_batches(observations, size, self.max_batch, async |batch, _| {
+            let bytes = batch.iter().map(size).sum();
+            let body = self
+                .encoder
+                .encode(batch.iter().map(|(observation, _)| observation));
+            let payload = crate::export::payload(
+                bytes::Bytes::from(body),
+                "application/x-protobuf",
+                self.gzip,
+                batch.len(),
+            );
+            let answer = self
+                .transport
+                .post(PATH, &payload, settle.counters(), Value::is_object)
+                .await;
+            match answer {
+                Ok(_) => settle.settle(batch.len(), 0, bytes),
+                Err(Failure::TooLarge) if batch.len() > 1 => return Sent::TooLarge(batch),
+                Err(failure) => {
+                    self.report(&failure, batch.len());
+                    settle.settle(0, batch.len(), bytes);
+                }
+            }
+            Sent::Settled
+        })
+        .await;
+    }
+
+    fn report(&self, failure: &Failure, records: usize) {
+        match failure {
+            // Reported once, where the keys were rejected.
+            Failure::Unauthorized(_) => {}
+            Failure::Rejected(status, _) if status.as_u16() == 404 => diagnostics::warn(
+                "otlp-404",
+                format_args!(
+                    "{} answered 404, so {records} observations were not delivered: {}",
+                    self.transport.url(PATH),
+                    self.not_found_hint
+                ),
+            ),
+            _ => diagnostics::warn(
+                "otlp-failed",
+                format_args!(
+                    "{records} observations could not be delivered: {}",
+                    failure.describe()
+                ),
+            ),
+        }
+    }
+}
+
+impl Sink for OtlpSink {
+    async fn deliver(&mut self, records: Records, settle: &Settle<'_>) {
+        self.send(records.observations, settle).await;
+        self.scores.send(&[], &records.scores, settle).await;
+    }
+
+    fn project_id(&self) -> Option<ProjectLookup> {
+        Some(Box::pin(self.transport.project_id()))
+    }
+}
+
+/// What to do about a 404 from the OTLP route: Langfuse answers there from its root, so a
+/// base URL with a path is the likely cause; without one, the server predates OTLP.
+fn not_found_hint(config: &Config) -> &'static str {
+    if config.base_url().path() == "/" {
+        "this Langfuse server has no OTLP endpoint (it is older than v3); set \
+         LANGFUSE_EXPORTER=ingestion to use the batch-ingestion API instead"
+    } else {
+        "Langfuse's API is at the root of its address: remove the path from LANGFUSE_BASE_URL"
     }
 }
 
