@@ -1,6 +1,8 @@
-//! A nesting limit for serialization. Serializers recurse once per level of nesting and a
-//! stack overflow cannot be caught, so a value nested thousands of levels deep would abort the
-//! program; past the limit, serialization fails instead and the value becomes a placeholder.
+//! A nesting limit for serialization, and no work spent on a string past the capture limit.
+//!
+//! Serializers recurse once per level of nesting and a stack overflow cannot be caught, so a
+//! value nested thousands of levels deep would abort the program; past the limit,
+//! serialization fails instead and the value becomes a placeholder.
 
 use serde::ser::{
     Error as _, Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant,
@@ -80,12 +82,21 @@ impl<S: Serializer> Serializer for Counting<S> {
         serialize_f32(v: f32);
         serialize_f64(v: f64);
         serialize_char(v: char);
-        serialize_str(v: &str);
         serialize_bytes(v: &[u8]);
         serialize_none();
         serialize_unit();
         serialize_unit_struct(name: &'static str);
         serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
+    }
+
+    fn serialize_str(self, v: &str) -> Result<S::Ok, S::Error> {
+        // A value is cut at the capture limit anyway: the rest of a longer string is not even
+        // scanned for characters to escape.
+        let mut end = v.len().min(super::MAX_VALUE_BYTES);
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.inner.serialize_str(&v[..end])
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
