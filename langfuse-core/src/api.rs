@@ -23,13 +23,13 @@ use crate::observation::{
     GenerationDetails, Level, Observation, ObservationType, PromptRef, Score, ScoreValue,
     TraceAttributes,
 };
-use crate::scope::{begin, Active, Behaviour, Observed};
+use crate::scope::{begin, Behaviour, Current, Observed};
 
 /// Runs `apply` on the current observation, or warns once that `call` had nothing to apply to.
 fn with_current<R>(
     call: &'static str,
     warned: &'static AtomicBool,
-    apply: impl FnOnce(&Active) -> Option<R>,
+    apply: impl FnOnce(&Current) -> Option<R>,
 ) -> Option<R> {
     let applied = current().and_then(|active| apply(&active));
     if applied.is_none() {

@@ -12,14 +12,13 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::ids::{IdError, ObservationId, TraceId};
-use crate::scope::Active;
+use crate::scope::Current;
 
 thread_local! {
-    static CURRENT: Cell<Option<Arc<Active>>> = const { Cell::new(None) };
+    static CURRENT: Cell<Option<Current>> = const { Cell::new(None) };
 }
 
 /// A handle to an observation that work can run under, to carry it across tasks and threads.
@@ -37,7 +36,7 @@ thread_local! {
 /// ```
 #[derive(Clone, Default)]
 pub struct Context {
-    active: Option<Arc<Active>>,
+    active: Option<Current>,
 }
 
 impl std::fmt::Debug for Context {
@@ -55,7 +54,7 @@ impl Context {
         Self { active: current() }
     }
 
-    pub(crate) fn of(active: Arc<Active>) -> Self {
+    pub(crate) fn of(active: Current) -> Self {
         Self {
             active: Some(active),
         }
@@ -183,7 +182,7 @@ impl TraceContext {
 
     /// A [`Context`] for this trace, to attach or carry into futures.
     pub fn context(&self) -> Context {
-        Context::of(Active::remote(self.trace_id, self.parent_id))
+        Context::of(Current::remote(self.trace_id, self.parent_id))
     }
 
     /// Makes this trace current on this thread until the guard is dropped.
@@ -209,7 +208,7 @@ pub fn traceparent() -> Option<String> {
 /// Restores the previous context when dropped. Bound to the thread it was created on.
 #[must_use = "the context is current only while the guard lives"]
 pub struct ContextGuard {
-    previous: Option<Arc<Active>>,
+    previous: Option<Current>,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -221,7 +220,7 @@ impl std::fmt::Debug for ContextGuard {
 
 impl ContextGuard {
     /// Makes `active` current until the guard is dropped.
-    pub(crate) fn enter(active: Option<Arc<Active>>) -> Self {
+    pub(crate) fn enter(active: Option<Current>) -> Self {
         Self {
             previous: CURRENT.with(|current| current.replace(active)),
             _not_send: std::marker::PhantomData,
@@ -237,7 +236,7 @@ impl Drop for ContextGuard {
     }
 }
 
-pub(crate) fn current() -> Option<Arc<Active>> {
+pub(crate) fn current() -> Option<Current> {
     CURRENT
         .try_with(|current| {
             let active = current.take();

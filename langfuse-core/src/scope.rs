@@ -113,15 +113,75 @@ pub(crate) struct Behaviour {
     pub(crate) flush: bool,
 }
 
-/// An observation that has started and not yet ended — or the remote parent of a trace
-/// continued here, which has no record of its own.
+/// What is current on a thread or in a task: an observation of this process, or the parent
+/// in another service of a trace continued here.
+#[derive(Debug, Clone)]
+pub(crate) enum Current {
+    Local(Arc<Active>),
+    Remote(Arc<RemoteParent>),
+}
+
+impl Current {
+    /// The parent of a trace continued from elsewhere: current until a local observation
+    /// starts under it.
+    pub(crate) fn remote(trace_id: TraceId, parent: Option<ObservationId>) -> Self {
+        let sample_rate = exporter().settings().map_or(1.0, |s| s.sample_rate);
+        Self::Remote(Arc::new(RemoteParent {
+            trace: Arc::new(TraceState::new(trace_id, sample_rate)),
+            id: parent,
+        }))
+    }
+
+    fn trace_state(&self) -> &Arc<TraceState> {
+        match self {
+            Self::Local(active) => &active.trace,
+            Self::Remote(parent) => &parent.trace,
+        }
+    }
+
+    pub(crate) fn trace(&self) -> &TraceState {
+        self.trace_state()
+    }
+
+    pub(crate) fn trace_id(&self) -> TraceId {
+        self.trace().id
+    }
+
+    /// The current observation's id, or the remote parent's (a continued trace may have none).
+    pub(crate) fn id(&self) -> Option<ObservationId> {
+        match self {
+            Self::Local(active) => Some(active.id),
+            Self::Remote(parent) => parent.id,
+        }
+    }
+
+    pub(crate) fn is_remote(&self) -> bool {
+        matches!(self, Self::Remote(_))
+    }
+
+    /// Applies `change` to the current observation's record unless it has ended; a remote
+    /// parent has no record here.
+    pub(crate) fn update(&self, change: impl FnOnce(&mut Observation)) -> bool {
+        match self {
+            Self::Local(active) => active.update(change),
+            Self::Remote(_) => false,
+        }
+    }
+}
+
+/// The parent of a trace continued here, which has no record of its own in this process.
+#[derive(Debug)]
+pub(crate) struct RemoteParent {
+    trace: Arc<TraceState>,
+    /// `None` for a trace continued by its id alone.
+    id: Option<ObservationId>,
+}
+
+/// An observation of this process that has started and not yet ended.
 #[derive(Debug)]
 pub(crate) struct Active {
     trace: Arc<TraceState>,
-    /// `None` only for a continued trace without a parent observation.
-    id: Option<ObservationId>,
-    /// Stands for an observation of another process; local observations under it are roots.
-    remote: bool,
+    id: ObservationId,
     /// No observation of this process encloses it: its end flushes.
     local_root: bool,
     behaviour: Behaviour,
@@ -133,40 +193,6 @@ pub(crate) struct Active {
 }
 
 impl Active {
-    pub(crate) fn trace_id(&self) -> TraceId {
-        self.trace.id
-    }
-
-    pub(crate) fn id(&self) -> Option<ObservationId> {
-        self.id
-    }
-
-    pub(crate) fn is_remote(&self) -> bool {
-        self.remote
-    }
-
-    pub(crate) fn trace(&self) -> &TraceState {
-        &self.trace
-    }
-
-    /// The parent of a trace continued from elsewhere: current until a local observation
-    /// starts under it.
-    pub(crate) fn remote(trace_id: TraceId, parent: Option<ObservationId>) -> Arc<Self> {
-        let sample_rate = exporter().settings().map_or(1.0, |s| s.sample_rate);
-        Arc::new(Self {
-            trace: Arc::new(TraceState::new(trace_id, sample_rate)),
-            id: parent,
-            remote: true,
-            local_root: true,
-            behaviour: Behaviour {
-                capture_output: false,
-                flush: false,
-            },
-            ended: AtomicBool::new(true),
-            record: Mutex::new(None),
-        })
-    }
-
     /// Applies `change` to the record unless the observation has ended.
     pub(crate) fn update(&self, change: impl FnOnce(&mut Observation)) -> bool {
         match lock(&self.record).as_mut() {
@@ -271,7 +297,11 @@ pub(crate) fn begin(
     }
     let parent = crate::context::current();
     let (trace, parent_id, local_root) = match &parent {
-        Some(parent) => (Arc::clone(&parent.trace), parent.id, parent.remote),
+        Some(parent) => (
+            Arc::clone(parent.trace_state()),
+            parent.id(),
+            parent.is_remote(),
+        ),
         None => {
             let mut trace = TraceState::new(TraceId::random(), settings.sample_rate);
             if trace.sampled && exporter().congested() {
@@ -297,8 +327,7 @@ pub(crate) fn begin(
     Some(Scope {
         active: Arc::new(Active {
             trace,
-            id: Some(id),
-            remote: false,
+            id,
             local_root,
             behaviour,
             ended: AtomicBool::new(false),
@@ -310,7 +339,7 @@ pub(crate) fn begin(
 impl Scope {
     /// Makes this observation current on this thread until the guard is dropped.
     pub fn enter(&self) -> ContextGuard {
-        ContextGuard::enter(Some(Arc::clone(&self.active)))
+        ContextGuard::enter(Some(Current::Local(Arc::clone(&self.active))))
     }
 
     /// Runs `work` with this observation current; a panic in it is recorded on the
