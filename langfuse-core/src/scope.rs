@@ -380,6 +380,33 @@ impl Scope {
         self.active.record_panic(payload);
     }
 
+    /// How a sync call ends, for code `#[observe]` generates: records the return value with
+    /// `record`, or the panic (which then goes on unwinding), and ends the observation. The one
+    /// sequence every sync body strategy uses.
+    #[inline]
+    pub fn end_sync<R>(
+        scope: Option<Self>,
+        outcome: std::thread::Result<R>,
+        record: impl FnOnce(&mut Self, &R),
+    ) -> R {
+        match outcome {
+            Ok(value) => {
+                if let Some(mut scope) = scope {
+                    record(&mut scope, &value);
+                    scope.end();
+                }
+                value
+            }
+            Err(payload) => {
+                if let Some(mut scope) = scope {
+                    scope.panicked(&*payload);
+                    scope.end();
+                }
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
     /// Ends the observation; when it is the outermost one, flushes and waits as
     /// [`Exporter::root_flush_wait`](crate::export::Exporter) allows (sync code).
     pub fn end(mut self) {

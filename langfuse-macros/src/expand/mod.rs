@@ -139,7 +139,7 @@ fn sync_body(
 ) -> TokenStream {
     let fake = fake_return(ty);
     let stmts = &block.stmts;
-    let record = capture::output(private, quote!(&__lf_ret), ty, plan.capture_output);
+    let end = end_sync(plan, private, quote!(__lf_result), ty);
     quote! {
         let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
         let __lf_result = #private::catch_unwind(#private::AssertUnwindSafe(move || {
@@ -147,22 +147,26 @@ fn sync_body(
             #(#stmts)*
         }));
         ::core::mem::drop(__lf_entered);
-        match __lf_result {
-            ::core::result::Result::Ok(__lf_ret) => {
-                if let ::core::option::Option::Some(mut __lf_scope) = __lf_scope {
-                    #record
-                    __lf_scope.end();
-                }
-                __lf_ret
-            }
-            ::core::result::Result::Err(__lf_panic) => {
-                if let ::core::option::Option::Some(mut __lf_scope) = __lf_scope {
-                    __lf_scope.panicked(&*__lf_panic);
-                    __lf_scope.end();
-                }
-                #private::resume_unwind(__lf_panic)
-            }
-        }
+        #end
+    }
+}
+
+/// The end of a sync call with `outcome` (a `std::thread::Result` of the return value): the
+/// runtime's one sequence, given how this function's output is recorded.
+fn end_sync(
+    plan: &Plan,
+    private: &TokenStream,
+    outcome: TokenStream,
+    ty: Option<&Type>,
+) -> TokenStream {
+    let record = capture::output(private, quote!(__lf_ret), ty, plan.capture_output);
+    quote! {
+        #private::Scope::end_sync(
+            __lf_scope,
+            #outcome,
+            #[allow(unused_variables)]
+            |__lf_scope: &mut #private::Scope, __lf_ret| { #record },
+        )
     }
 }
 
@@ -188,7 +192,12 @@ fn in_place_body(
     let body = in_place(block, question);
     let nameable = Some(return_type).filter(|ty| capture::nameable(ty));
     let annotation = nameable.map(|ty| quote!(: #ty));
-    let record = capture::output(private, quote!(&__lf_ret), nameable, plan.capture_output);
+    let end = end_sync(
+        plan,
+        private,
+        quote!(::core::result::Result::Ok(__lf_ret)),
+        nameable,
+    );
     // When the body always diverges (say it ends in `panic!`), what follows it is unreachable.
     // Only the first unreachable statement is reported, so allowing it there is enough, and the
     // body itself keeps the user's lints. Clippy, though, sees the body's `panic!` (in the
@@ -199,11 +208,7 @@ fn in_place_body(
         let __lf_ret #annotation = #body;
         #[allow(unreachable_code)]
         ::core::mem::drop(__lf_entered);
-        if let ::core::option::Option::Some(mut __lf_scope) = __lf_scope {
-            #record
-            __lf_scope.end();
-        }
-        __lf_ret
+        #end
     }
 }
 
