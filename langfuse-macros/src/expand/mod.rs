@@ -79,9 +79,15 @@ pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
     let ItemFn {
         attrs, vis, sig, ..
     } = &function;
+    // `#![…]` written first in the body arrives among the function's attributes; it belongs
+    // at the start of the body again, where it applies to all of it.
+    let (inner, outer): (Vec<_>, Vec<_>) = attrs
+        .iter()
+        .partition(|attr| matches!(attr.style, syn::AttrStyle::Inner(_)));
     quote! {
-        #(#attrs)*
+        #(#outer)*
         #vis #sig {
+            #(#inner)*
             #start
             #body
         }
