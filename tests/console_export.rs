@@ -1,7 +1,9 @@
-//! The console exporter with a file: one JSON line per ingestion event, counted as exported.
+//! The console exporter: with a file, one JSON line per ingestion event, counted as exported;
+//! on stderr, a readable tree with scores shown as values.
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod example_support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -107,4 +109,26 @@ fn console_file_gets_one_json_line_per_event() {
 
     let report = exporter.shutdown_blocking(WAIT);
     assert!(report.completed, "{report:?}");
+}
+
+/// Scores print as a person reads them (`0.45`, `true`, `"en"`), not as Rust `Debug`.
+#[test]
+fn scores_print_as_values_on_stderr() {
+    let mut command = example_support::example_command("scores");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LANGFUSE_") {
+            command.env_remove(key);
+        }
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in [
+        "score language = \"en\"",
+        "score has-citation = true",
+        "score quality = 0.45",
+    ] {
+        assert!(stderr.contains(line), "{line:?} in {stderr}");
+    }
+    assert!(!stderr.contains("Numeric("), "{stderr}");
 }

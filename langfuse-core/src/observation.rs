@@ -401,6 +401,17 @@ pub enum ScoreValue {
     Boolean(bool),
 }
 
+/// The value as a person reads it: `0.8`, `true`, `"helpful"`.
+impl fmt::Display for ScoreValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Numeric(number) => write!(f, "{number}"),
+            Self::Categorical(label) => write!(f, "{label:?}"),
+            Self::Boolean(flag) => write!(f, "{flag}"),
+        }
+    }
+}
+
 impl ScoreValue {
     /// The `dataType` name on the wire.
     pub fn data_type(&self) -> &'static str {
@@ -508,6 +519,19 @@ mod tests {
             assert_eq!(ObservationType::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(ObservationType::parse("SPAN"), None);
+    }
+
+    #[test]
+    fn score_values_read_as_values() {
+        let shown: Vec<String> = [
+            ScoreValue::Numeric(0.8),
+            ScoreValue::Boolean(true),
+            ScoreValue::Categorical("rag".into()),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(shown, ["0.8", "true", "\"rag\""]);
     }
 
     #[test]

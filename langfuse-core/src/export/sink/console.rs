@@ -117,7 +117,7 @@ impl Console {
                     .observation_id
                     .map_or_else(String::new, |id| format!(" observation {id}"));
                 eprintln!(
-                    "score {} = {:?} on trace {}{target}{}",
+                    "score {} = {} on trace {}{target}{}",
                     score.name,
                     score.value,
                     score.trace_id,
