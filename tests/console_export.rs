@@ -132,3 +132,61 @@ fn scores_print_as_values_on_stderr() {
     }
     assert!(!stderr.contains("Numeric("), "{stderr}");
 }
+
+/// Set in the child process of [`a_trace_is_printed_whole_once_its_root_ends`].
+const TREE_CHILD: &str = "CONSOLE_EXPORT_TREE_CHILD";
+
+#[langfuse_observe::observe]
+fn slow_root() {
+    part_of_the_slow_trace();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+}
+
+#[langfuse_observe::observe]
+fn part_of_the_slow_trace() {}
+
+#[langfuse_observe::observe]
+fn quick_root() {}
+
+/// The child: a slow trace runs while another trace's root ends and flushes.
+#[test]
+fn tree_child() {
+    if std::env::var_os(TREE_CHILD).is_none() {
+        return;
+    }
+    let slow = std::thread::spawn(slow_root);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    quick_root();
+    slow.join().unwrap();
+}
+
+/// On stderr, a trace is printed whole once its root ends, not in pieces whenever another
+/// trace's root flushes.
+#[test]
+fn a_trace_is_printed_whole_once_its_root_ends() {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "tree_child", "--nocapture", "--test-threads=1"])
+        .env(TREE_CHILD, "1");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LANGFUSE_") {
+            command.env_remove(key);
+        }
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let line = |name: &str| {
+        let lines: Vec<usize> = stderr
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| line.contains(name))
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(lines.len(), 1, "{name} printed once: {stderr}");
+        lines[0]
+    };
+    let root = line("slow_root");
+    assert_eq!(line("part_of_the_slow_trace"), root + 1, "{stderr}");
+    assert!(line("quick_root") < root, "{stderr}");
+}

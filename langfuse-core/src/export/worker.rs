@@ -185,8 +185,11 @@ impl Inbox {
         waiter.reply.send(report);
     }
 
+    /// Whether a flush asks the sink for what it holds back (the console's unfinished
+    /// traces): an explicit flush or a shutdown does; the flush at the end of another trace's
+    /// root does not, so that a trace is printed whole once its own root ends.
     fn wants_flush(&self) -> bool {
-        !self.waiters.is_empty() || self.shutdown.is_some()
+        self.waiters.iter().any(|waiter| !waiter.root) || self.shutdown.is_some()
     }
 
     fn shutdown_due(&self) -> bool {
