@@ -1,5 +1,5 @@
 //! Functions returning a stream or an iterator: the observation stays open until the value is
-//! exhausted (normal end) or dropped (WARNING, "not consumed to the end"), nests what the
+//! exhausted (normal end) or dropped (DEFAULT, "the consumer stopped after N items"), nests what the
 //! stream's body calls while the consumer polls, never what the consumer calls between polls,
 //! and records the items as output (joined text, else a JSON array, else a transform's
 //! result). Checked against the loopback server; the wrappers' own behaviour (size hints,
@@ -37,14 +37,17 @@ fn assert_default_level(observation: &langfuse_observe_testing::StoredObservatio
     assert_eq!(observation.status_message, None, "{:?}", observation.name);
 }
 
-/// Asserts the observation was dropped before its items ran out.
+/// Asserts the consumer stopped reading after `read` items: a normal way to read (`find`,
+/// `take(n)`, a `[DONE]` marker), said in the status message, not flagged as a problem.
 #[track_caller]
-fn assert_dropped_early(observation: &langfuse_observe_testing::StoredObservation) {
-    assert_eq!(observation.level, "WARNING", "{:?}", observation.name);
+fn assert_stopped_after(observation: &langfuse_observe_testing::StoredObservation, read: usize) {
+    assert_eq!(observation.level, "DEFAULT", "{:?}", observation.name);
     let status = observation.status_message.as_deref().unwrap_or_default();
-    assert!(
-        status.contains("dropped") && status.contains("consumed to the end"),
-        "{:?}: status {status:?} should say it was dropped before it was consumed to the end",
+    let items = if read == 1 { "item" } else { "items" };
+    assert_eq!(
+        status,
+        format!("the consumer stopped after {read} {items}"),
+        "{:?}",
         observation.name
     );
 }
@@ -464,7 +467,7 @@ async fn early_drop_consumer() -> String {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_sequence_dropped_early_is_a_warning_with_its_partial_output() {
+async fn a_sequence_read_partly_says_how_far_with_its_partial_output() {
     let server = server();
     let trace = early_drop_consumer().await;
     let observations = trace_observations(server, &trace);
@@ -482,18 +485,18 @@ async fn a_sequence_dropped_early_is_a_warning_with_its_partial_output() {
 
     let spelled = named(&observations, "letters");
     assert_child_of(spelled, consumer);
-    assert_dropped_early(spelled);
+    assert_stopped_after(spelled, 2);
     assert_eq!(spelled.output, Some(json!("ab")));
     assert_within(spelled, consumer);
 
     let numbers = named(&observations, "numbers_sync");
     assert_child_of(numbers, consumer);
-    assert_dropped_early(numbers);
+    assert_stopped_after(numbers, 3);
     assert_eq!(numbers.output, Some(json!([0, 1, 2])));
     assert_within(numbers, consumer);
 
     let unpolled = named(&observations, "numbers_pinned");
-    assert_dropped_early(unpolled);
+    assert_stopped_after(unpolled, 0);
     assert_eq!(unpolled.output, None, "no item was produced");
 }
 
@@ -509,7 +512,7 @@ fn an_outermost_iterator_dropped_early_is_still_delivered() {
     let observations = wait_for_trace(server, &trace, 1);
     let spelled = named(&observations, "spell");
     assert_root(spelled);
-    assert_dropped_early(spelled);
+    assert_stopped_after(spelled, 1);
     assert_eq!(spelled.output, Some(json!("a")));
 }
 
@@ -854,14 +857,10 @@ async fn without_output_capture_nothing_is_recorded_and_the_lifecycle_is_the_sam
     for name in ["uncaptured", "uncaptured_stream"] {
         let pair = by_name(name);
         assert_eq!(pair.len(), 2);
-        let warned = pair.iter().filter(|o| o.level == "WARNING").count();
-        assert_eq!(warned, 1, "one of the two {name} was dropped early");
+        let stopped = pair.iter().filter(|o| o.status_message.is_some()).count();
+        assert_eq!(stopped, 1, "one of the two {name} was dropped early");
         for o in pair {
-            if o.level == "WARNING" {
-                assert_dropped_early(o);
-            } else {
-                assert_default_level(o);
-            }
+            assert_eq!(o.level, "DEFAULT", "{name}");
         }
     }
     let generation = named(&observations, "uncaptured_generation");
@@ -945,7 +944,7 @@ async fn a_transform_makes_the_output_from_the_items() {
         Some(json!({ "count": 4, "sum": 10 }))
     );
     let dropped = named(&observations, "summed_dropped");
-    assert_dropped_early(dropped);
+    assert_stopped_after(dropped, 2);
     assert_eq!(dropped.output, Some(json!({ "count": 2, "sum": 3 })));
 }
 

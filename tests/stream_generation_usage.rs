@@ -188,7 +188,14 @@ async fn usage_set_before_the_consumer_stops_early_still_lands() {
         .await
         .unwrap();
     let generation = named(&observations, "mapped_stream");
-    assert_eq!(generation.level, "WARNING", "dropped before the end");
+    assert_eq!(
+        generation.level, "DEFAULT",
+        "stopping early is a normal read"
+    );
+    assert_eq!(
+        generation.status_message.as_deref(),
+        Some("the consumer stopped after 2 items")
+    );
     assert_eq!(
         generation.usage_details,
         Some(json!({"input": 7, "output": 2, "total": 9})),

@@ -83,7 +83,8 @@ struct Tracker<C> {
     transform: Option<Transform>,
     capture: bool,
     collected: Collected,
-    seen_first: bool,
+    /// Items the consumer took so far.
+    read: usize,
 }
 
 impl<C> Tracker<C> {
@@ -95,7 +96,7 @@ impl<C> Tracker<C> {
             transform,
             capture,
             collected: Collected::default(),
-            seen_first: false,
+            read: 0,
         }
     }
 
@@ -106,8 +107,8 @@ impl<C> Tracker<C> {
         let Some(scope) = self.scope.as_mut() else {
             return;
         };
-        if !self.seen_first {
-            self.seen_first = true;
+        self.read += 1;
+        if self.read == 1 {
             let now = SystemTime::now();
             scope.active().update(|record| {
                 if record.kind == ObservationType::Generation {
@@ -144,12 +145,16 @@ impl<C> Drop for Tracker<C> {
             // Ended, or the scope's own drop records the panic.
             return;
         }
+        let read = self.read;
         if let Some(scope) = self.finish() {
+            // Stopping early (`find`, `take(n)`, a `[DONE]` marker) is a normal way to read: it
+            // is said, not flagged. An error an item carried stays.
             scope.active().update(|record| {
-                if record.level < Level::Warning {
-                    record.level = Level::Warning;
-                    record.status_message =
-                        Some("dropped before it was consumed to the end".to_owned());
+                if record.level == Level::Default {
+                    record.status_message = Some(format!(
+                        "the consumer stopped after {read} item{}",
+                        if read == 1 { "" } else { "s" }
+                    ));
                 }
             });
             scope.end_quietly();
