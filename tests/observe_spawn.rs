@@ -1,4 +1,5 @@
-//! Work handed to another task or thread: `tokio::spawn` alone starts a new trace (documented),
+//! Work handed to another task or thread: `tokio::spawn` of an `async fn` starts a new trace,
+//! of a function returning a future keeps the caller as parent (both documented),
 //! while `langfuse_observe::spawn`, `.in_current_observation()`, `.with_context(..)` and
 //! `Context::current()` with `attach()` / `run()` keep the spawned calls children of the
 //! observation that spawned them, on tasks, OS threads and `spawn_blocking` threads.
@@ -69,6 +70,44 @@ async fn tokio_spawn_without_helpers_starts_a_new_trace() {
     let detached = named(&own, "detached");
     assert_root(detached);
     assert_eq!(detached.id, inner.observation);
+}
+
+/// Builds its future at the call: the observation starts there, under the caller.
+#[observe]
+fn returns_a_future() -> impl std::future::Future<Output = Seen> + Send {
+    async {
+        tokio::task::yield_now().await;
+        seen()
+    }
+}
+
+#[observe]
+async fn spawns_a_returned_future() -> (String, String, Seen) {
+    let inner = tokio::spawn(returns_a_future()).await.unwrap();
+    (current_trace(), current_observation(), inner)
+}
+
+/// When an observation starts decides what a plain `tokio::spawn` gives: an `async fn` starts
+/// at its first poll, on the new task, so it is a trace of its own (above); a function that
+/// returns a future starts at the call, in the caller, so it stays the caller's child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_spawn_of_a_returned_future_keeps_the_caller_as_parent() {
+    let server = server();
+    let (trace, parent, inner) = spawns_a_returned_future().await;
+    assert_eq!(
+        inner.trace, trace,
+        "started at the call, in the caller's trace"
+    );
+    let observations = wait_for_trace(server, &trace, 2);
+    let future = named(&observations, "returns_a_future");
+    assert_eq!(
+        future.parent_observation_id.as_deref(),
+        Some(parent.as_str())
+    );
+    assert_eq!(
+        future.id, inner.observation,
+        "current while the spawned task polled it"
+    );
 }
 
 #[observe]
