@@ -605,3 +605,44 @@ async fn a_cancelled_parent_ends_after_its_children() {
     assert!(position(&child.id) < position(&parent.id), "{sent:?}");
     assert!(child.end_time <= parent.end_time);
 }
+
+// ---------------------------------------------------------------------------------------------
+// a `Result` behind an alias
+
+type ApiResult<T> = Result<T, Refused>;
+
+#[observe]
+fn aliased(fail: bool) -> ApiResult<u16> {
+    if fail {
+        Err(Refused { code: 503 })
+    } else {
+        Ok(200)
+    }
+}
+
+#[observe]
+fn aliased_root() -> String {
+    assert!(aliased(true).is_err());
+    assert_eq!(aliased(false).unwrap(), 200);
+    current_trace()
+}
+
+/// `Err` is ERROR whatever the `Result` is called: the value decides, not the spelling.
+#[test]
+fn an_err_behind_a_result_alias_is_an_error() {
+    server();
+    let trace = aliased_root();
+    let observations = wait_for_trace(server(), &trace, 3);
+    let calls: Vec<_> = observations
+        .iter()
+        .filter(|o| o.name.as_deref() == Some("aliased"))
+        .collect();
+    assert_eq!(calls.len(), 2);
+    let failed = calls.iter().find(|o| o.level == "ERROR").unwrap();
+    assert_eq!(
+        failed.status_message.as_deref(),
+        Some("refused with code 503")
+    );
+    let succeeded = calls.iter().find(|o| o.level == "DEFAULT").unwrap();
+    assert_eq!(succeeded.output, Some(json!(200)), "Ok records its value");
+}

@@ -57,7 +57,9 @@ pub(crate) fn inputs(private: &TokenStream, names: Option<&[Ident]>) -> TokenStr
 
 /// Statements recording the return value on `__lf_scope`: `Ok` values as output, `Err` as an
 /// error, anything else as output. `ret` is a reference to the value; `ty` its declared type,
-/// when it can be named.
+/// when it can be named. Whether the value is a `Result` is decided by its type where the
+/// statements are checked, not by how the return type is spelled, so a `Result` behind an
+/// alias (`type ApiResult<T> = Result<T, ApiError>`) is one too.
 pub(crate) fn output(
     private: &TokenStream,
     ret: TokenStream,
@@ -75,19 +77,22 @@ pub(crate) fn output(
             }
         }
     };
-    match ty {
-        Some(ty) if is_unit(ty) => quote!(),
-        Some(ty) if last_segment_is(ty, "Result") => {
-            let ok = record_value(quote!(__lf_value));
-            let message = error_message(private, quote!(__lf_error));
-            quote! {
-                match #ret {
-                    ::core::result::Result::Ok(__lf_value) => { #ok }
-                    ::core::result::Result::Err(__lf_error) => __lf_scope.error(#message),
-                }
+    if ty.is_some_and(is_unit) {
+        return quote!();
+    }
+    let ok = record_value(quote!(__lf_value));
+    let whole = record_value(ret.clone());
+    let message = error_message(private, quote!(__lf_error));
+    quote! {
+        #[allow(unused_imports)]
+        use #private::{NotResult as _, SplitResult as _};
+        match (&&#private::Capture(#ret)).__lf_split() {
+            ::core::option::Option::Some(::core::result::Result::Ok(__lf_value)) => { #ok }
+            ::core::option::Option::Some(::core::result::Result::Err(__lf_error)) => {
+                __lf_scope.error(#message)
             }
+            ::core::option::Option::None => { #whole }
         }
-        _ => record_value(ret),
     }
 }
 

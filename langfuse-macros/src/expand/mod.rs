@@ -66,7 +66,8 @@ pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
             sequence::sync_body(plan, &private, build, items)
         }
     } else if function.sig.asyncness.is_some() {
-        async_body(plan, &private, &function.block, nameable)
+        let never = matches!(return_type, Type::Never(_));
+        async_body(plan, &private, &function.block, nameable, never)
     } else if let Some(future) = returned_future(&return_type) {
         let build = build(&mut function.block);
         future_body(plan, &private, build, nameable, future)
@@ -166,12 +167,13 @@ fn end_sync(
     ty: Option<&Type>,
 ) -> TokenStream {
     let record = capture::output(private, quote!(__lf_ret), ty, plan.capture_output);
+    let annotation = ty.map(|ty| quote!(: &#ty));
     quote! {
         #private::Scope::end_sync(
             __lf_scope,
             #outcome,
             #[allow(unused_variables)]
-            |__lf_scope: &mut #private::Scope, __lf_ret| { #record },
+            |__lf_scope: &mut #private::Scope, __lf_ret #annotation| { #record },
         )
     }
 }
@@ -230,16 +232,28 @@ fn in_place(block: &mut syn::Block, question: rewrite::Question) -> TokenStream 
 }
 
 /// `__lf_future` observed: it runs with the observation current, and its output is recorded
-/// before the observation ends. One future type whether tracing is on or off, so the function
-/// can return it as it is.
-fn observed_future(plan: &Plan, private: &TokenStream, output: Option<&Type>) -> TokenStream {
-    let record = capture::output(private, quote!(__lf_ret), output, plan.capture_output);
+/// before the observation ends (unless it is `never` returned: `!` has nothing to record). One
+/// future type whether tracing is on or off, so the function can return it as it is.
+fn observed_future(
+    plan: &Plan,
+    private: &TokenStream,
+    output: Option<&Type>,
+    never: bool,
+) -> TokenStream {
+    let record = if never {
+        quote!()
+    } else {
+        capture::output(private, quote!(__lf_ret), output, plan.capture_output)
+    };
+    // The output's type, where it can be named, is known before the recording code is
+    // checked, which is what picks how it is captured.
+    let annotation = output.map(|ty| quote!(: &#ty));
     quote! {
         #private::Observed::new(
             __lf_scope,
             __lf_future,
             #[allow(unused_variables)]
-            |__lf_scope: &mut #private::Scope, __lf_ret| { #record },
+            |__lf_scope: &mut #private::Scope, __lf_ret #annotation| { #record },
         )
     }
 }
@@ -249,10 +263,11 @@ fn async_body(
     private: &TokenStream,
     block: &syn::Block,
     output: Option<&Type>,
+    never: bool,
 ) -> TokenStream {
     let fake = fake_return(output);
     let stmts = &block.stmts;
-    let observed = observed_future(plan, private, output);
+    let observed = observed_future(plan, private, output, never);
     quote! {
         let __lf_future = async move {
             #fake
@@ -273,7 +288,7 @@ fn future_body(
 ) -> TokenStream {
     let annotation = return_type.map(|ty| quote!(: #ty));
     let output = future.output.filter(|ty| capture::nameable(ty));
-    let wrapped = observed_future(plan, private, output);
+    let wrapped = observed_future(plan, private, output, false);
     let wrapped = if future.boxed {
         quote!(::std::boxed::Box::pin(#wrapped))
     } else {
