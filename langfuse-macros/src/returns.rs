@@ -14,12 +14,14 @@ pub(crate) struct ReturnedFuture<'a> {
 /// `futures` crate's aliases of the latter, `BoxFuture<'a, T>` and `LocalBoxFuture<'a, T>`.
 pub(crate) fn returned_future(ty: &Type) -> Option<ReturnedFuture<'_>> {
     match ty {
-        Type::ImplTrait(bounds) => associated(&bounds.bounds, &["Future"], "Output")
-            .map(|(_, ty)| ty)
-            .map(|output| ReturnedFuture {
-                boxed: false,
-                output,
-            }),
+        Type::ImplTrait(bounds) if wrappable(&bounds.bounds, &["Future"]) => {
+            associated(&bounds.bounds, &["Future"], "Output")
+                .map(|(_, ty)| ty)
+                .map(|output| ReturnedFuture {
+                    boxed: false,
+                    output,
+                })
+        }
         Type::Path(path) => {
             let last = path.path.segments.last()?;
             if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
@@ -107,6 +109,9 @@ pub(crate) fn sequence(ty: &Type) -> Option<Sequence> {
     match ty {
         Type::ImplTrait(bounds) => {
             let names: Vec<&str> = STREAMS.iter().chain(&ITERATORS).copied().collect();
+            if !wrappable(&bounds.bounds, &names) {
+                return None;
+            }
             let (name, item) = associated(&bounds.bounds, &names, "Item")?;
             Some(Sequence {
                 kind: kind_of(name),
@@ -153,6 +158,26 @@ pub(crate) fn sequence(ty: &Type) -> Option<Sequence> {
         Type::Group(inner) => sequence(&inner.elem),
         _ => None,
     }
+}
+
+/// Whether the wrapper that keeps an observation open can stand for a value with these
+/// bounds: only the traits it implements itself (`traits`) and the auto traits it passes on.
+/// A value with any other bound (`impl Iterator + Clone`) is observed like any other value,
+/// only while it is built, so that the function still compiles as written.
+fn wrappable<'a>(bounds: impl IntoIterator<Item = &'a TypeParamBound>, traits: &[&str]) -> bool {
+    const PASSED_ON: [&str; 3] = ["Send", "Sync", "Unpin"];
+    bounds.into_iter().all(|bound| {
+        let TypeParamBound::Trait(bound) = bound else {
+            // Lifetimes and `use<..>` captures.
+            return true;
+        };
+        bound.path.segments.last().is_some_and(|segment| {
+            traits
+                .iter()
+                .chain(&PASSED_ON)
+                .any(|name| segment.ident == name)
+        })
+    })
 }
 
 /// Among `bounds`, the first trait named one of `traits`, with its associated type `assoc`
