@@ -50,6 +50,9 @@ use syn::ItemFn;
 pub fn observe(attribute: TokenStream, item: TokenStream) -> TokenStream {
     let function: ItemFn = match syn::parse(item.clone()) {
         Ok(function) => function,
+        // Not even an item: a syntax error, which rustc reports itself once the tokens are
+        // handed back unchanged; an error of ours beside it would say the same thing twice.
+        Err(_) if syn::parse::<syn::Item>(item.clone()).is_err() => return item,
         Err(error) => {
             let mut out = not_a_function(item.clone(), error).to_compile_error();
             out.extend(proc_macro2::TokenStream::from(item));
