@@ -179,9 +179,7 @@ pub(crate) fn validate(mut options: Options, function: &ItemFn) -> Result<Plan, 
         inputs,
         sequence,
         transform: options.transform.map(|t| t.value),
-        krate: options
-            .krate
-            .unwrap_or_else(|| syn::parse_quote!(::langfuse_observe)),
+        krate: options.krate.unwrap_or_else(facade),
     })
 }
 
@@ -293,5 +291,18 @@ fn collect(pattern: &Pat, names: &mut Vec<Ident>) {
         Pat::Paren(paren) => collect(&paren.pat, names),
         Pat::Type(typed) => collect(&typed.pat, names),
         _ => {}
+    }
+}
+
+/// The path of the `langfuse-observe` crate as the user's `Cargo.toml` names it, so that a
+/// renamed dependency (`lf = { package = "langfuse-observe", .. }`) works without `crate = ..`.
+/// Where the manifest does not say (a re-export, or the facade's own tests), the usual name.
+fn facade() -> syn::Path {
+    match proc_macro_crate::crate_name("langfuse-observe") {
+        Ok(proc_macro_crate::FoundCrate::Name(name)) if name != "langfuse_observe" => {
+            let name = syn::Ident::new(&name, proc_macro2::Span::call_site());
+            syn::parse_quote!(::#name)
+        }
+        _ => syn::parse_quote!(::langfuse_observe),
     }
 }
