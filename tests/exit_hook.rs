@@ -4,8 +4,10 @@
 //! interval and no flush of its own, against a loopback server the test starts.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod example_support;
 
+use common::dead_url;
 use example_support::{example_against, run_example_with};
 use langfuse_observe_testing::TestServer;
 
@@ -80,9 +82,7 @@ fn the_exit_delivery_can_be_turned_off() {
 #[test]
 fn what_cannot_be_delivered_at_exit_is_reported_with_a_count_and_a_reason() {
     let server = TestServer::start();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let dead = dead_url();
     let mut command = example_against("exit_without_flush", &server);
     command
         .arg("return")
@@ -105,9 +105,7 @@ fn what_cannot_be_delivered_at_exit_is_reported_with_a_count_and_a_reason() {
 #[test]
 fn the_guard_reports_what_it_could_not_deliver_and_exit_does_not_wait_again() {
     let server = TestServer::start();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let dead = dead_url();
     let mut command = example_against("scores", &server);
     command
         .env("LANGFUSE_BASE_URL", &dead)

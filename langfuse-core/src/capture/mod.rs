@@ -108,15 +108,7 @@ impl CapturedValue {
         if self.len() <= max_bytes {
             return false;
         }
-        let text = self.as_str();
-        let mut cut = max_bytes - TRUNCATION_MARKER.len();
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let mut kept = String::with_capacity(cut + TRUNCATION_MARKER.len());
-        kept.push_str(&text[..cut]);
-        kept.push_str(TRUNCATION_MARKER);
-        *self = Self::text(kept);
+        *self = Self::text(clipped(self.as_str(), max_bytes).into_owned());
         true
     }
 }

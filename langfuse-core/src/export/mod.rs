@@ -306,7 +306,7 @@ impl Exporter {
     pub(crate) fn congested(&self) -> bool {
         self.shared
             .as_ref()
-            .is_some_and(|shared| shared.queue.above(3, 4))
+            .is_some_and(|shared| shared.queue.congested())
     }
 
     /// Counts an observation of a trace refused whole (see [`congested`](Self::congested)) as

@@ -4,7 +4,7 @@
 //! against the limits until the worker has settled it (exported, failed or dropped), so the
 //! bound covers everything the exporter holds, in flight included.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -70,6 +70,9 @@ pub(crate) struct Queue {
     max_bytes: usize,
     wake_at: usize,
     wake_at_bytes: usize,
+    /// Whether more than three quarters of the item or byte bound is held, kept up to date
+    /// under the lock so that a new trace can check it without taking the lock.
+    congested: AtomicBool,
     /// Wakes the worker when a batch is full, by count or by bytes; the worker also wakes on
     /// its interval.
     pub(crate) wake: Notify,
@@ -91,6 +94,7 @@ impl Queue {
             max_bytes,
             wake_at,
             wake_at_bytes,
+            congested: AtomicBool::new(false),
             wake: Notify::new(),
             counters: Counters::default(),
         }
@@ -137,6 +141,7 @@ impl Queue {
             let seq = state.last_seq;
             state.held_items += 1;
             state.held_bytes += size;
+            self.update_congestion(&state);
             state.waiting_bytes += size;
             state.waiting.push(Entry { item, size, seq });
             let wake =
@@ -161,6 +166,13 @@ impl Queue {
         let mut state = self.lock();
         state.held_items -= items;
         state.held_bytes -= bytes;
+        self.update_congestion(&state);
+    }
+
+    fn update_congestion(&self, state: &State) {
+        let congested = state.held_items * 4 > self.max_items * 3
+            || state.held_bytes.saturating_mul(4) > self.max_bytes.saturating_mul(3);
+        self.congested.store(congested, Ordering::Relaxed);
     }
 
     /// The sequence number of the last accepted item.
@@ -173,12 +185,9 @@ impl Queue {
         self.lock().closed = true;
     }
 
-    /// Whether more than `numerator / denominator` of the item or the byte bound is held.
-    pub(crate) fn above(&self, numerator: usize, denominator: usize) -> bool {
-        let state = self.lock();
-        state.held_items * denominator > self.max_items * numerator
-            || state.held_bytes.saturating_mul(denominator)
-                > self.max_bytes.saturating_mul(numerator)
+    /// Whether more than three quarters of the item or the byte bound is held.
+    pub(crate) fn congested(&self) -> bool {
+        self.congested.load(Ordering::Relaxed)
     }
 
     /// Bytes currently held, waiting or in flight.

@@ -414,11 +414,10 @@ fn scrub(text: &str, keys: Option<(&str, &str)>) -> String {
             }
         }
     }
-    for scheme in [
-        "Basic ", "Bearer ", "basic ", "bearer ", "BASIC ", "BEARER ",
-    ] {
+    for scheme in ["basic ", "bearer "] {
         let mut from = 0;
-        while let Some(found) = scrubbed[from..].find(scheme) {
+        // Schemes are case-insensitive; ASCII lower-casing keeps every byte offset.
+        while let Some(found) = scrubbed[from..].to_ascii_lowercase().find(scheme) {
             let start = from + found + scheme.len();
             let end = scrubbed[start..]
                 .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '<'))

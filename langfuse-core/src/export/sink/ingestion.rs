@@ -180,8 +180,6 @@ pub(crate) struct IngestionEncoder {
     environment: Option<String>,
     release: Option<String>,
     public_key: Option<String>,
-    /// Whether a v4 server's refusal of observations was reported already.
-    refusal_reported: AtomicBool,
 }
 
 impl IngestionEncoder {
@@ -190,7 +188,6 @@ impl IngestionEncoder {
             environment: config.environment().map(str::to_owned),
             release: config.release().map(str::to_owned),
             public_key: config.public_key().map(str::to_owned),
-            refusal_reported: AtomicBool::new(false),
         }
     }
 
@@ -419,6 +416,8 @@ pub(crate) struct IngestionSink {
     encoder: IngestionEncoder,
     transport: Arc<Transport>,
     max_batch: usize,
+    /// Whether a v4 server's refusal of observations was reported already.
+    refusal_reported: AtomicBool,
 }
 
 impl IngestionSink {
@@ -427,6 +426,7 @@ impl IngestionSink {
             encoder: IngestionEncoder::new(config),
             transport,
             max_batch: config.flush_at(),
+            refusal_reported: AtomicBool::new(false),
         }
     }
 
@@ -506,7 +506,7 @@ impl IngestionSink {
                             }
                             failed[event.owner] = true;
                             if refused_by_v4_server(error) {
-                                report_refusal(&self.encoder, event.kind);
+                                report_refusal(&self.refusal_reported, event.kind);
                                 continue;
                             }
                             diagnostics::warn(
@@ -566,9 +566,9 @@ fn refused_by_v4_server(error: &EventError) -> bool {
     matches!(&error.error, Some(Value::String(text)) if text.contains("only accepts score and log events"))
 }
 
-fn report_refusal(encoder: &IngestionEncoder, kind: &str) {
+fn report_refusal(reported: &AtomicBool, kind: &str) {
     diagnostics::error_once(
-        &encoder.refusal_reported,
+        reported,
         format_args!(
             "this Langfuse server (v4) accepts only scores on /api/public/ingestion and refused \
              a {kind} event: observations sent with LANGFUSE_EXPORTER=ingestion are lost. Use \
@@ -606,7 +606,6 @@ mod tests {
             environment: Some("test".into()),
             release: Some("r1".into()),
             public_key: None,
-            refusal_reported: AtomicBool::new(false),
         }
     }
 
