@@ -99,7 +99,8 @@ impl Health {
             .clone()
     }
 
-    fn failed(&self, reason: &str) {
+    /// Marks the server as failing for `reason`, until the next success.
+    pub(crate) fn failed(&self, reason: &str) {
         *self
             .last_failure
             .lock()

@@ -156,10 +156,14 @@ impl Inbox {
         let mut i = 0;
         while i < self.waiters.len() {
             let waiter = &self.waiters[i];
-            if waiter.target <= self.settled_seq
-                || waiter.deadline <= now
-                || (waiter.root && failing)
-            {
+            let settled = waiter.target <= self.settled_seq;
+            if settled || waiter.deadline <= now || (waiter.root && failing) {
+                if waiter.root && !settled && !failing {
+                    // No answer within a root's budget: a hanging server is failing too, so the
+                    // roots after this one do not wait for it either, until a delivery succeeds.
+                    self.health
+                        .failed("the server did not answer in time (hanging or slow)");
+                }
                 let waiter = self.waiters.swap_remove(i);
                 self.reply(waiter, queue);
             } else {
