@@ -552,3 +552,83 @@ async fn return_values_are_recorded_as_output() {
     let _ = named(&observations, "returns_impl_trait");
     assert!(observations.iter().all(|o| o.level == "DEFAULT"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// borrowed returns, returned closures, futures whose output drives inference
+
+#[derive(Serialize, Debug, Default)]
+struct Builder {
+    url: String,
+}
+
+impl Builder {
+    #[observe]
+    fn url(&mut self, url: &str) -> &mut Self {
+        self.url = url.to_owned();
+        self
+    }
+}
+
+#[observe]
+fn last_item(items: &mut [String]) -> Option<&mut String> {
+    items.last_mut()
+}
+
+#[observe]
+fn counter(extra: usize) -> impl Fn(&str) -> usize {
+    move |text| text.len() + extra
+}
+
+#[observe]
+fn parsed_later(
+    text: &'static str,
+) -> impl std::future::Future<Output = Result<u32, std::num::ParseIntError>> + Send {
+    async move { Ok(text.parse()?) }
+}
+
+#[observe]
+async fn borrowing_root() -> String {
+    let mut builder = Builder::default();
+    builder.url("first").url("second");
+    let mut items = vec!["a".to_owned(), "b".to_owned()];
+    last_item(&mut items).unwrap().push('!');
+    assert_eq!(items, ["a", "b!"]);
+    assert_eq!(counter(1)("abc"), 4);
+    assert_eq!(parsed_later("7").await, Ok(7));
+    assert!(parsed_later("seven").await.is_err());
+    current_trace()
+}
+
+#[tokio::test]
+async fn borrowed_returns_closures_and_inferred_futures_record_what_they_return() {
+    let server = server();
+    let trace = borrowing_root().await;
+    let observations = trace_observations(server, &trace);
+    let root = named(&observations, "borrowing_root");
+    // The builder returns a borrow of itself: its state after each call is the output.
+    let urls: Vec<_> = observations
+        .iter()
+        .filter(|o| o.name.as_deref() == Some("url"))
+        .map(|o| (o.input.clone().unwrap(), o.output.clone().unwrap()))
+        .collect();
+    assert_eq!(urls.len(), 2, "{observations:#?}");
+    assert!(urls.contains(&(json!({"url": "first"}), json!({"url": "first"}))));
+    assert!(urls.contains(&(json!({"url": "second"}), json!({"url": "second"}))));
+    assert_eq!(named(&observations, "last_item").output, Some(json!("b")));
+    // A returned closure has nothing to record; the call still ends normally, in its parent.
+    let counter = named(&observations, "counter");
+    assert_eq!(counter.level, "DEFAULT");
+    assert_eq!(counter.output, None);
+    assert_eq!(counter.input, Some(json!({"extra": 1})));
+    assert_child_of(counter, root);
+    let parsed: Vec<_> = observations
+        .iter()
+        .filter(|o| o.name.as_deref() == Some("parsed_later"))
+        .collect();
+    assert_eq!(parsed.len(), 2);
+    assert!(parsed
+        .iter()
+        .any(|o| o.level == "DEFAULT" && o.output == Some(json!(7))));
+    assert!(parsed.iter().any(|o| o.level == "ERROR"
+        && o.status_message.as_deref() == Some("invalid digit found in string")));
+}

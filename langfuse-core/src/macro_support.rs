@@ -2,12 +2,39 @@
 //! module. Not public API: it changes with the macro, which the facade pins exactly.
 
 pub use serde_json::Value as JsonValue;
-pub use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+pub use std::panic::{resume_unwind, AssertUnwindSafe};
+
+use std::future::Future;
 
 pub use crate::capture::{
     Capture, CaptureDebug, CaptureSerialize, CaptureText, CaptureTypeName, CapturedValue,
     ErrorDebug, ErrorDisplay, ErrorTypeName, Inputs, Item, NotResult, SplitResult,
 };
 pub use crate::observation::ObservationType;
-pub use crate::scope::{start, Meta, Observed, Scope};
+pub use crate::scope::{start, EndOnReturn, Meta, Observed, Scope};
 pub use crate::stream::{observe_iter, observe_stream, Opening, Transform};
+
+// A body moved into a closure is handed straight to a function taking `FnOnce`: a closure's
+// kind comes from where it is written, and only as `FnOnce` may it return borrows of what it
+// captured (`fn last_mut(v: &mut Vec<T>) -> Option<&mut T>`). Called in place, it would be
+// `FnMut` and those functions would not compile.
+
+/// Runs a sync function's body, catching a panic so that its message can be recorded.
+#[inline(always)]
+pub fn run_body<R>(body: impl FnOnce() -> R) -> std::thread::Result<R> {
+    std::panic::catch_unwind(AssertUnwindSafe(body))
+}
+
+/// Runs a body that builds the value the observation follows (a stream, an iterator).
+#[inline(always)]
+pub fn build<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+/// Runs a body that builds a future whose output is `O`, as the return type declares it: a
+/// bound on the closure's result is what lets an `async` block in the body infer its output
+/// (`async { Ok(text.parse()?) }`), as it does in the function's return position.
+#[inline(always)]
+pub fn build_future<O, F: Future<Output = O>>(body: impl FnOnce() -> F) -> F {
+    body()
+}

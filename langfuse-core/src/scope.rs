@@ -478,6 +478,36 @@ impl Drop for Scope {
     }
 }
 
+/// The observation of a function whose body stays in place and whose value cannot be
+/// recorded (it returns a closure): however the body returns, dropping this ends the
+/// observation normally; unwinding ends it as a panic.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct EndOnReturn(Option<Scope>);
+
+impl EndOnReturn {
+    /// Ends `scope` when dropped.
+    pub fn new(scope: Option<Scope>) -> Self {
+        Self(scope)
+    }
+
+    /// Makes the observation current on this thread until the guard is dropped.
+    pub fn enter(&self) -> Option<ContextGuard> {
+        self.0.as_ref().map(Scope::enter)
+    }
+}
+
+impl Drop for EndOnReturn {
+    fn drop(&mut self) {
+        if let Some(scope) = self.0.take() {
+            // While unwinding, the scope's own drop records the panic.
+            if !std::thread::panicking() {
+                scope.end();
+            }
+        }
+    }
+}
+
 /// The flush that ends the outermost observation of async code.
 #[doc(hidden)]
 #[must_use = "futures do nothing unless polled"]

@@ -52,6 +52,18 @@ pub(crate) fn returned_future(ty: &Type) -> Option<ReturnedFuture<'_>> {
     }
 }
 
+/// Whether the function returns a closure, `impl Fn(..)` (or `FnMut`, `FnOnce`).
+pub(crate) fn returns_closure(ty: &Type) -> bool {
+    let Type::ImplTrait(bounds) = ty else {
+        return false;
+    };
+    bounds.bounds.iter().any(|bound| {
+        matches!(bound, TypeParamBound::Trait(bound) if bound.path.segments.last().is_some_and(|s| {
+            s.ident == "Fn" || s.ident == "FnMut" || s.ident == "FnOnce"
+        }))
+    })
+}
+
 fn only_type_argument(arguments: &syn::PathArguments) -> Option<&Type> {
     let syn::PathArguments::AngleBracketed(arguments) = arguments else {
         return None;

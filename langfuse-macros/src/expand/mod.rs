@@ -9,14 +9,19 @@
 //!   the future, which is then wrapped the same way, so the observation lasts until the future
 //!   completes. The future is recognised by how the return type is written; one behind another
 //!   alias is observed like any other value, only while it is built.
+//! - a function returning a closure (`impl Fn(&str) -> usize`): the body stays in place, as
+//!   only the return position gives the closure its signature; nothing is recorded of the
+//!   closure, and the observation ends however the body returns.
 //! - any other function: the body runs in a closure under `catch_unwind`, so the return value
-//!   of every exit, `return` and `?` included, and any panic's message are recorded.
+//!   of every exit, `return` and `?` included, and any panic's message are recorded. The
+//!   closure is `FnOnce`, so the body may return borrows of its `&mut` parameters.
 //! - a `#[track_caller]` function: the body stays in place (a closure would hide the caller's
 //!   location) and its early exits are rewritten to pass by the recording code.
 //! - a function returning `!` has no output to record: it only ends by panicking.
 //!
 //! A fake return edge typed with the declared return type keeps inference exactly as it was
-//! for bodies moved into a closure or async block.
+//! for bodies moved into a closure or async block; a returned future's declared output bounds
+//! the closure that builds it, for the same reason.
 
 mod capture;
 mod rewrite;
@@ -26,7 +31,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{ItemFn, ReturnType, Type};
 
-use crate::returns::{returned_future, ReturnedFuture};
+use crate::returns::{returned_future, returns_closure, ReturnedFuture};
 use crate::validate::Plan;
 
 pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
@@ -46,14 +51,18 @@ pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
 
     // The value a function returns to be observed until it is done (a future, a stream, an
     // iterator) is built at the call: by the body in a closure, or in place for
-    // `#[track_caller]`.
-    let build = |block: &mut syn::Block| {
+    // `#[track_caller]`. A future's declared output, where it can be named, bounds what the
+    // closure returns, so that the body infers its types as it would in the return position.
+    let build = |block: &mut syn::Block, future_output: Option<&Type>| {
         if track_caller {
-            in_place(block, rewrite::Question::Keep)
-        } else {
-            let annotation = nameable.map(|ty| quote!(-> #ty));
-            let stmts = &block.stmts;
-            quote!((move || #annotation { #(#stmts)* })())
+            return in_place(block, rewrite::Question::Keep);
+        }
+        let annotation = nameable.map(|ty| quote!(-> #ty));
+        let stmts = &block.stmts;
+        let body = quote!(move || #annotation { #(#stmts)* });
+        match future_output.filter(|ty| capture::nameable(ty)) {
+            Some(output) => quote!(#private::build_future::<#output, _>(#body)),
+            None => quote!(#private::build(#body)),
         }
     };
 
@@ -62,15 +71,17 @@ pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
             let fake = fake_return(nameable);
             sequence::async_body(plan, &private, &function.block, items, fake)
         } else {
-            let build = build(&mut function.block);
+            let build = build(&mut function.block, None);
             sequence::sync_body(plan, &private, build, items)
         }
     } else if function.sig.asyncness.is_some() {
         let never = matches!(return_type, Type::Never(_));
         async_body(plan, &private, &function.block, nameable, never)
     } else if let Some(future) = returned_future(&return_type) {
-        let build = build(&mut function.block);
+        let build = build(&mut function.block, future.output);
         future_body(plan, &private, build, nameable, future)
+    } else if returns_closure(&return_type) {
+        closure_body(&private, &function.block)
     } else if track_caller {
         in_place_body(plan, &private, &mut function.block, &return_type)
     } else {
@@ -149,10 +160,10 @@ fn sync_body(
     let end = end_sync(plan, private, quote!(__lf_result), ty);
     quote! {
         let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
-        let __lf_result = #private::catch_unwind(#private::AssertUnwindSafe(move || {
+        let __lf_result = #private::run_body(move || {
             #fake
             #(#stmts)*
-        }));
+        });
         ::core::mem::drop(__lf_entered);
         #end
     }
@@ -175,6 +186,19 @@ fn end_sync(
             #[allow(unused_variables)]
             |__lf_scope: &mut #private::Scope, __lf_ret #annotation| { #record },
         )
+    }
+}
+
+/// A function returning a closure: the body stays in place, its value in the function's
+/// return position, where the declared `impl Fn(..)` gives the closure its signature; no other
+/// position does. A closure has nothing to record, so the observation just ends however the
+/// body returns.
+fn closure_body(private: &TokenStream, block: &syn::Block) -> TokenStream {
+    let stmts = &block.stmts;
+    quote! {
+        let __lf_scope = #private::EndOnReturn::new(__lf_scope);
+        let __lf_entered = __lf_scope.enter();
+        #(#stmts)*
     }
 }
 
@@ -296,7 +320,6 @@ fn future_body(
     };
     quote! {
         let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
-        #[allow(clippy::redundant_closure_call)]
         let __lf_future #annotation = #build;
         ::core::mem::drop(__lf_entered);
         #wrapped
