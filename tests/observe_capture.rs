@@ -583,7 +583,10 @@ fn counter(extra: usize) -> impl Fn(&str) -> usize {
 fn parsed_later(
     text: &'static str,
 ) -> impl std::future::Future<Output = Result<u32, std::num::ParseIntError>> + Send {
-    async move { Ok(text.parse()?) }
+    async move {
+        let number = text.parse()?;
+        Ok(number)
+    }
 }
 
 #[observe]
