@@ -442,6 +442,100 @@ async fn an_err_item_makes_the_observation_an_error_and_the_other_items_stay() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Connect, then stream: a sequence inside a `Result` or an `Option`
+
+#[observe]
+async fn connect_stream(n: u32) -> Result<impl Stream<Item = u32>, Overloaded> {
+    if n == 0 {
+        return Err(Overloaded { retry_after: 7 });
+    }
+    Ok(stream::iter(0..n).then(|i| async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        i
+    }))
+}
+
+#[observe]
+fn connect_words(text: &str) -> std::io::Result<impl Iterator<Item = String>> {
+    if text.is_empty() {
+        Err(std::io::Error::other("nothing to read"))?;
+    }
+    let words: Vec<String> = text.split(' ').map(str::to_owned).collect();
+    Ok(words.into_iter())
+}
+
+#[observe]
+fn maybe_words(text: &str) -> Option<impl Iterator<Item = String>> {
+    (!text.is_empty()).then(|| {
+        text.split(' ')
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .into_iter()
+    })
+}
+
+#[observe]
+async fn connect_consumer() -> String {
+    let numbers: Vec<u32> = connect_stream(3).await.unwrap().collect().await;
+    assert_eq!(numbers, [0, 1, 2]);
+    assert!(connect_stream(0).await.is_err());
+    assert_eq!(connect_words("a b").unwrap().count(), 2);
+    assert!(connect_words("").is_err());
+    assert_eq!(maybe_words("x y").unwrap().count(), 2);
+    assert!(maybe_words("").is_none());
+    current_trace()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_sequence_inside_a_result_or_option_is_observed_as_the_sequence() {
+    let server = server();
+    let trace = connect_consumer().await;
+    let observations = trace_observations(server, &trace);
+    let consumer = named(&observations, "connect_consumer");
+    let by_level = |name: &str, level: &str| {
+        observations
+            .iter()
+            .find(|o| o.name.as_deref() == Some(name) && o.level == level)
+            .unwrap_or_else(|| panic!("no {level} {name} in {observations:#?}"))
+    };
+
+    // `Ok`: open until the stream is exhausted, with the items as output.
+    let streamed = by_level("connect_stream", "DEFAULT");
+    assert_child_of(streamed, consumer);
+    assert_eq!(streamed.output, Some(json!([0, 1, 2])));
+    let (start, end) = times(streamed);
+    assert!(
+        end.duration_since(start).unwrap() >= Duration::from_millis(15),
+        "ended before its three 5 ms items were read: {start:?}..{end:?}"
+    );
+    // `Err`: the call's error, nothing to stream.
+    let refused = by_level("connect_stream", "ERROR");
+    assert_eq!(
+        refused.status_message.as_deref(),
+        Some("model overloaded, retry after 7s")
+    );
+    assert_eq!(refused.output, None);
+
+    assert_eq!(
+        by_level("connect_words", "DEFAULT").output,
+        Some(json!("ab"))
+    );
+    assert_eq!(
+        by_level("connect_words", "ERROR").status_message.as_deref(),
+        Some("nothing to read")
+    );
+    let words: Vec<_> = observations
+        .iter()
+        .filter(|o| o.name.as_deref() == Some("maybe_words"))
+        .collect();
+    assert_eq!(words.len(), 2);
+    assert!(words.iter().all(|o| o.level == "DEFAULT"));
+    assert!(words.iter().any(|o| o.output == Some(json!("xy"))));
+    // `None`: the call ends with no sequence and nothing to record.
+    assert!(words.iter().any(|o| o.output.is_none()));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Dropped before the end
 
 #[observe]

@@ -92,17 +92,29 @@ pub(crate) enum Wrap {
     Box,
 }
 
+/// What a "connect, then stream" function returns the sequence in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Within {
+    /// `Result<impl Iterator, E>`: `Err` is the call's error.
+    Result,
+    /// `Option<impl Iterator>`: `None` ends the call with no sequence.
+    Option,
+}
+
 pub(crate) struct Sequence {
     pub(crate) kind: SequenceKind,
     pub(crate) wrap: Wrap,
     /// The item type, when written in the return type.
     pub(crate) item: Option<Type>,
+    /// The `Result` or `Option` the sequence comes in, if any.
+    pub(crate) within: Option<Within>,
 }
 
 /// Recognises `impl Stream<Item = T>` (or `FusedStream`), `impl Iterator<Item = T>` (or
 /// `ExactSizeIterator`, `FusedIterator`, `DoubleEndedIterator`),
 /// `Pin<Box<dyn Stream<Item = T> + …>>`, `BoxStream<'a, T>`, `LocalBoxStream<'a, T>` and
-/// `Box<dyn Iterator<Item = T> + …>`.
+/// `Box<dyn Iterator<Item = T> + …>`, each also as the `Ok` of a `Result` (however the
+/// `Result` is spelled: `io::Result`, `anyhow::Result`) or the `Some` of an `Option`.
 pub(crate) fn sequence(ty: &Type) -> Option<Sequence> {
     const STREAMS: [&str; 2] = ["Stream", "FusedStream"];
     const ITERATORS: [&str; 4] = [
@@ -129,15 +141,31 @@ pub(crate) fn sequence(ty: &Type) -> Option<Sequence> {
                 kind: kind_of(name),
                 wrap: Wrap::Opaque,
                 item: item.cloned(),
+                within: None,
             })
         }
         Type::Path(path) => {
             let last = path.path.segments.last()?;
+            let within = if last.ident == "Result" {
+                Some(Within::Result)
+            } else if last.ident == "Option" {
+                Some(Within::Option)
+            } else {
+                None
+            };
+            if let Some(within) = within {
+                let inner = sequence(only_type_argument(&last.arguments)?)?;
+                return inner.within.is_none().then_some(Sequence {
+                    within: Some(within),
+                    ..inner
+                });
+            }
             if last.ident == "BoxStream" || last.ident == "LocalBoxStream" {
                 return Some(Sequence {
                     kind: SequenceKind::Stream,
                     wrap: Wrap::BoxPin,
                     item: only_type_argument(&last.arguments).cloned(),
+                    within: None,
                 });
             }
             let (inner, wrap) = if last.ident == "Pin" {
@@ -164,6 +192,7 @@ pub(crate) fn sequence(ty: &Type) -> Option<Sequence> {
                 kind: kind_of(name),
                 wrap,
                 item: item.cloned(),
+                within: None,
             })
         }
         Type::Paren(inner) => sequence(&inner.elem),

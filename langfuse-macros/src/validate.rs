@@ -240,6 +240,7 @@ fn sequence_plan(
                 (_, SequenceKind::Iterator) => Wrap::Box,
             },
             item: None,
+            within: None,
         }),
     }
 }

@@ -126,3 +126,27 @@ pub(crate) fn nameable(ty: &Type) -> bool {
     syn::visit::Visit::visit_type(&mut finder, ty);
     !finder.0
 }
+
+/// A type that cannot be named, with each `impl Trait` in it written as `_`: what can still be
+/// said of it (`io::Result<_>` for `io::Result<impl Iterator>`) to bound a closure's result.
+/// `None` when nothing would be left but `_`.
+pub(crate) fn partly_named(ty: &Type) -> Option<Type> {
+    struct Eraser;
+    impl syn::visit_mut::VisitMut for Eraser {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(_) = ty {
+                *ty = Type::Infer(syn::TypeInfer {
+                    underscore_token: Default::default(),
+                });
+            } else {
+                syn::visit_mut::visit_type_mut(self, ty);
+            }
+        }
+    }
+    if matches!(ty, Type::Never(_) | Type::ImplTrait(_)) {
+        return None;
+    }
+    let mut erased = ty.clone();
+    syn::visit_mut::VisitMut::visit_type_mut(&mut Eraser, &mut erased);
+    Some(erased)
+}

@@ -43,6 +43,10 @@ pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
     let nameable = Some(&return_type).filter(|ty| capture::nameable(ty));
+    let partly_named = nameable
+        .is_none()
+        .then(|| capture::partly_named(&return_type))
+        .flatten();
 
     let track_caller = function
         .attrs
@@ -62,7 +66,10 @@ pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
         let body = quote!(move || #annotation { #(#stmts)* });
         match future_output.filter(|ty| capture::nameable(ty)) {
             Some(output) => quote!(#private::build_future::<#output, _>(#body)),
-            None => quote!(#private::build(#body)),
+            None => {
+                let bound = partly_named.as_ref().map(|ty| quote!(::<#ty>));
+                quote!(#private::build #bound(#body))
+            }
         }
     };
 
@@ -85,7 +92,13 @@ pub(crate) fn expand(plan: &Plan, mut function: ItemFn) -> TokenStream {
     } else if track_caller {
         in_place_body(plan, &private, &mut function.block, &return_type)
     } else {
-        sync_body(plan, &private, &function.block, nameable)
+        sync_body(
+            plan,
+            &private,
+            &function.block,
+            nameable,
+            partly_named.as_ref(),
+        )
     };
 
     let ItemFn {
@@ -154,13 +167,15 @@ fn sync_body(
     private: &TokenStream,
     block: &syn::Block,
     ty: Option<&Type>,
+    partly_named: Option<&Type>,
 ) -> TokenStream {
     let fake = fake_return(ty);
     let stmts = &block.stmts;
     let end = end_sync(plan, private, quote!(__lf_result), ty);
+    let bound = partly_named.map(|ty| quote!(::<#ty>));
     quote! {
         let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
-        let __lf_result = #private::run_body(move || {
+        let __lf_result = #private::run_body #bound(move || {
             #fake
             #(#stmts)*
         });

@@ -6,12 +6,17 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::capture;
-use crate::returns::{Sequence, SequenceKind, Wrap};
+use crate::returns::{Sequence, SequenceKind, Within, Wrap};
 use crate::validate::Plan;
 
-/// Wraps `__lf_value`, the function's stream or iterator, in its observed form, put back into
-/// the declared return type.
-pub(super) fn observed(plan: &Plan, private: &TokenStream, sequence: &Sequence) -> TokenStream {
+/// Wraps `__lf_value`, the function's stream or iterator (or the `Result` or `Option` it comes
+/// in), in its observed form, put back into the declared return type.
+fn observed(
+    plan: &Plan,
+    private: &TokenStream,
+    sequence: &Sequence,
+    context: Context,
+) -> TokenStream {
     let observe = match sequence.kind {
         SequenceKind::Stream => quote!(#private::observe_stream),
         SequenceKind::Iterator => quote!(#private::observe_iter),
@@ -28,11 +33,58 @@ pub(super) fn observed(plan: &Plan, private: &TokenStream, sequence: &Sequence) 
         None => quote!(::core::option::Option::None),
     };
     let observed = quote!(#observe(__lf_scope, __lf_value, #record, #transform));
-    match sequence.wrap {
+    let observed = match sequence.wrap {
         Wrap::Opaque => observed,
         Wrap::BoxPin => quote!(::std::boxed::Box::pin(#observed)),
         Wrap::Box => quote!(::std::boxed::Box::new(#observed)),
+    };
+    // "Connect, then stream": the sequence is observed only when there is one; otherwise the
+    // call ends here, with the error when there is one.
+    let end = match context {
+        Context::Sync => quote!(__lf_scope.end();),
+        Context::Async => quote! {
+            if let ::core::option::Option::Some(__lf_flush) = __lf_scope.end_async() {
+                __lf_flush.await;
+            }
+        },
+    };
+    match sequence.within {
+        None => observed,
+        Some(Within::Result) => {
+            let message = capture::error_message(private, quote!(&__lf_error));
+            quote! {
+                match __lf_value {
+                    ::core::result::Result::Ok(__lf_value) => ::core::result::Result::Ok(#observed),
+                    ::core::result::Result::Err(__lf_error) => {
+                        if let ::core::option::Option::Some(mut __lf_scope) = __lf_scope {
+                            __lf_scope.error(#message);
+                            #end
+                        }
+                        ::core::result::Result::Err(__lf_error)
+                    }
+                }
+            }
+        }
+        Some(Within::Option) => quote! {
+            match __lf_value {
+                ::core::option::Option::Some(__lf_value) => ::core::option::Option::Some(#observed),
+                ::core::option::Option::None => {
+                    if let ::core::option::Option::Some(__lf_scope) = __lf_scope {
+                        #end
+                    }
+                    ::core::option::Option::None
+                }
+            }
+        },
     }
+}
+
+/// Where the observed function's body runs, which decides how a call that returns no
+/// sequence ends: blocking on its flush, or awaiting it.
+#[derive(Clone, Copy)]
+enum Context {
+    Sync,
+    Async,
 }
 
 /// The closure that turns an item into what the observation records: the value (when output
@@ -83,7 +135,7 @@ pub(super) fn async_body(
     fake_return: TokenStream,
 ) -> TokenStream {
     let stmts = &block.stmts;
-    let observed = observed(plan, private, sequence);
+    let observed = observed(plan, private, sequence, Context::Async);
     quote! {
         let __lf_future = async move {
             #fake_return
@@ -102,7 +154,7 @@ pub(super) fn sync_body(
     build: TokenStream,
     sequence: &Sequence,
 ) -> TokenStream {
-    let observed = observed(plan, private, sequence);
+    let observed = observed(plan, private, sequence, Context::Sync);
     quote! {
         let __lf_entered = __lf_scope.as_ref().map(#private::Scope::enter);
         let __lf_value = #build;
