@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use langfuse_observe::{
-    Config, Exporter, ExporterKind, Observation, ObservationId, TraceAttributes, TraceId,
+    Config, ExporterKind, Langfuse, Observation, ObservationId, TraceAttributes, TraceId,
 };
 use langfuse_observe_testing::TestServer;
 
@@ -54,7 +54,7 @@ fn export(c: &mut Criterion) {
             server = server.langfuse_v3();
         }
         let server = server.start();
-        let exporter = Exporter::start(&config(&server, kind, true)).expect("exporter starts");
+        let exporter = Langfuse::new(&config(&server, kind, true)).expect("exporter starts");
         group.bench_function(format!("{kind}"), |b| {
             b.iter_custom(|iterations| {
                 let mut elapsed = Duration::ZERO;
@@ -80,7 +80,7 @@ fn export(c: &mut Criterion) {
 
 /// Prints the bytes per observation on the wire, which criterion has no unit for.
 fn report_wire_size(server: &TestServer, config: &Config, trace: &Arc<TraceAttributes>) {
-    let exporter = Exporter::start(config).expect("exporter starts");
+    let exporter = Langfuse::new(config).expect("exporter starts");
     server.reset();
     for i in 0..BURST {
         exporter.record(small_observation(trace, i));

@@ -45,19 +45,20 @@ pub use langfuse_observe_core::api::{
     ScopedObservation, TraceUpdate,
 };
 pub use langfuse_observe_core::capture::CapturedValue;
+pub use langfuse_observe_core::client::{ClientGuard, Langfuse, Scoped};
 pub use langfuse_observe_core::config::{Config, ConfigBuilder, ConfigError, ExporterKind, Mask};
 pub use langfuse_observe_core::context::{
     spawn, traceparent, Context, ContextGuard, FutureExt, TraceContext, TraceparentError,
     WithContext,
 };
-pub use langfuse_observe_core::export::{ExportError, Exporter, FlushReport, Stats};
+pub use langfuse_observe_core::export::{ExportError, FlushReport, Stats};
 pub use langfuse_observe_core::ids::{IdError, ObservationId, TraceId};
 pub use langfuse_observe_core::observation::{
     GenerationDetails, Level, Observation, ObservationType, PromptRef, Score, ScoreValue,
     TraceAttributes,
 };
 pub use langfuse_observe_core::{
-    exporter, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
+    client, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
 };
 pub use langfuse_observe_macros::observe;
 

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{assert_accounted, WAIT};
 use langfuse_observe::{
-    Config, Exporter, ExporterKind, Observation, ObservationId, ObservationType, Score, ScoreValue,
+    Config, ExporterKind, Langfuse, Observation, ObservationId, ObservationType, Score, ScoreValue,
     TraceAttributes, TraceId,
 };
 use serde_json::Value;
@@ -47,7 +47,7 @@ fn console_file_gets_one_json_line_per_event() {
         .environment("local")
         .build()
         .unwrap();
-    let exporter = Exporter::start(&config).unwrap();
+    let exporter = Langfuse::new(&config).unwrap();
 
     let trace = TraceId::random();
     let root_id = ObservationId::random();

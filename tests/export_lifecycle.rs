@@ -10,7 +10,7 @@ use common::{
     assert_accounted, path_of, record_all, requests_to, spans, start, start_batched, start_with,
     WAIT,
 };
-use langfuse_observe::{Exporter, ExporterKind, Observation, ObservationId, TraceId};
+use langfuse_observe::{ExporterKind, Langfuse, Observation, ObservationId, TraceId};
 use langfuse_observe_testing::{Faults, TestServer};
 
 #[test]
@@ -23,7 +23,7 @@ fn delivers_after_the_producing_runtime_is_dropped() {
         .unwrap();
     let trace = TraceId::random();
     // The exporter is started inside the runtime and recorded into by its tasks.
-    let exporter: Exporter = runtime.block_on(async {
+    let exporter: Langfuse = runtime.block_on(async {
         let exporter = common::exporter(
             common::config(&server, ExporterKind::Otlp).flush_interval(Duration::from_secs(60)),
         );

@@ -15,13 +15,13 @@ use common::{
     WAIT,
 };
 use langfuse_observe::{
-    Exporter, ExporterKind, GenerationDetails, Level, Observation, ObservationId, ObservationType,
+    ExporterKind, GenerationDetails, Langfuse, Level, Observation, ObservationId, ObservationType,
     PromptRef, Score, ScoreValue, TraceAttributes, TraceId,
 };
 use langfuse_observe_testing::TestServer;
 use serde_json::json;
 
-fn start(kind: ExporterKind) -> (TestServer, Exporter) {
+fn start(kind: ExporterKind) -> (TestServer, Langfuse) {
     // The project has the prompt, so a v3 server links generations to it.
     let server = TestServer::builder().langfuse_v3().prompt("qa", 3).start();
     let exporter = exporter(

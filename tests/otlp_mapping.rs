@@ -13,7 +13,7 @@ use common::{
     attr, config, deliver, exporter, instant, otlp_span, requests_to, resource_attr, OTLP_PATH,
 };
 use langfuse_observe::{
-    Exporter, ExporterKind, GenerationDetails, Level, Observation, ObservationId, ObservationType,
+    ExporterKind, GenerationDetails, Langfuse, Level, Observation, ObservationId, ObservationType,
     PromptRef, TraceAttributes, TraceId,
 };
 use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
@@ -118,7 +118,7 @@ fn sample() -> Sample {
     }
 }
 
-fn start() -> (TestServer, Exporter) {
+fn start() -> (TestServer, Langfuse) {
     let server = TestServer::start();
     let exporter = exporter(
         config(&server, ExporterKind::Otlp)

@@ -1,7 +1,7 @@
 //! Keys never appear in logs, `Debug` output or error messages: a whole program run with
 //! `LANGFUSE_DEBUG=true` and a wrong secret key (the server answers 401), or against a server
 //! that is down, never prints the secret; neither do `Debug` of `Config`, `ConfigBuilder` and
-//! `Exporter`. A plain-http base URL that is not loopback draws a warning.
+//! `Langfuse`. A plain-http base URL that is not loopback draws a warning.
 #![allow(clippy::unwrap_used)]
 
 mod example_support;
@@ -10,7 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use example_support::{example_against, example_command, run_example};
-use langfuse_observe::{Config, ConfigBuilder, Exporter};
+use langfuse_observe::{Config, ConfigBuilder, Langfuse};
 use langfuse_observe_testing::{Fault, Faults, TestServer};
 
 /// A secret key the server does not accept, distinctive enough to find anywhere.
@@ -180,7 +180,7 @@ fn debug_output_redacts_the_secret_key() {
     assert!(!config_debug.contains(WRONG_SECRET), "{config_debug}");
     assert!(config_debug.contains("pk-lf-public-1234"), "{config_debug}");
 
-    let exporter = Exporter::start(&config).unwrap();
+    let exporter = Langfuse::new(&config).unwrap();
     let exporter_debug = format!("{exporter:?} {exporter:#?}");
     assert!(!exporter_debug.contains(WRONG_SECRET), "{exporter_debug}");
     exporter.shutdown_blocking(Duration::from_secs(1));

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{config, exporter, path_of, requests_to};
-use langfuse_observe::{Exporter, ExporterKind, Observation, ObservationId, TraceId};
+use langfuse_observe::{ExporterKind, Langfuse, Observation, ObservationId, TraceId};
 use langfuse_observe_testing::{Fault, Faults, TestServer};
 
 const TASKS: u64 = 64;
@@ -41,7 +41,7 @@ struct Soak {
 /// What a run measured.
 struct Outcome {
     server: TestServer,
-    exporter: Exporter,
+    exporter: Langfuse,
     peak_bytes: u64,
 }
 

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::capture::CapturedValue;
+use crate::client::Langfuse;
 use crate::context::current;
 use crate::diagnostics;
 use crate::ids::{ObservationId, TraceId};
@@ -450,7 +451,9 @@ pub fn create_event(name: impl Into<String>, update: ObservationUpdate) -> bool 
     with_current("create_event", warned!(), |active| {
         if !active.trace().sampled() {
             if active.trace().shed() {
-                crate::exporter().count_shed();
+                active
+                    .trace()
+                    .with_client(|client| client.exporter().count_shed());
             }
             return Some(());
         }
@@ -459,7 +462,7 @@ pub fn create_event(name: impl Into<String>, update: ObservationUpdate) -> bool 
         event.parent_id = active.id();
         event.remote_parent = active.is_remote();
         update.apply(&mut event);
-        crate::exporter().record(event);
+        active.trace().with_client(|client| client.record(event));
         Some(())
     })
     .is_some()
@@ -475,16 +478,19 @@ pub fn current_observation_id() -> Option<ObservationId> {
     current().and_then(|active| active.id())
 }
 
-/// The trace's page in the Langfuse UI: `{base}/project/{project}/traces/{trace}`. The
-/// project id is looked up once, in the background, when the exporter starts; until it is
-/// known this is the form without it, `{base}/trace/{trace}`, which v2 and v3 servers redirect
-/// but a v4 server cannot resolve.
+/// The trace's page in the Langfuse UI, from the trace's client: the current trace's, else
+/// the client in effect here. See [`Langfuse::trace_url`](crate::client::Langfuse::trace_url)
+/// for the form it takes before the project id is known.
 pub fn trace_url(trace_id: TraceId) -> String {
-    let exporter = crate::exporter();
-    let base = exporter.base_url();
-    match exporter.project_id() {
-        Some(project) => format!("{base}/project/{project}/traces/{trace_id}"),
-        None => format!("{base}/trace/{trace_id}"),
+    with_client_of(trace_id, |client| client.trace_url(trace_id))
+}
+
+/// Runs `use_it` with the client that `trace_id`'s records go to, as far as this thread
+/// knows: the current trace's when it is that trace, else the client in effect here.
+fn with_client_of<R>(trace_id: TraceId, use_it: impl FnOnce(&Langfuse) -> R) -> R {
+    match current().filter(|active| active.trace_id() == trace_id) {
+        Some(active) => active.trace().with_client(use_it),
+        None => use_it(&crate::client()),
     }
 }
 
@@ -493,14 +499,11 @@ pub fn current_trace_url() -> Option<String> {
     current_trace_id().map(trace_url)
 }
 
-/// Sends `score`, for any trace or observation by id. A score of a trace that sampling left
-/// out is not sent either (and false is returned), as the trace itself is not.
+/// Sends `score`, for any trace or observation by id, to the trace's client (the current
+/// trace's when it is that trace, else the client in effect here). A score of a trace that
+/// sampling left out is not sent either (and false is returned), as the trace itself is not.
 pub fn score(score: Score) -> bool {
-    let exporter = crate::exporter();
-    let rate = exporter
-        .settings()
-        .map_or(1.0, |settings| settings.sample_rate);
-    crate::scope::sampled(score.trace_id, rate) && exporter.score(score)
+    with_client_of(score.trace_id, |client| client.score(score))
 }
 
 /// Scores the current trace. Returns false outside any observation.

@@ -1,20 +1,26 @@
-//! The process-wide exporter that instrumented code records into.
+//! The process default client, and delivery at exit.
 //!
-//! Set up explicitly with [`init`], or on first use from the environment. Either way it is set
-//! once per process. Statics are never dropped, so what is still pending when the process
-//! exits is delivered by a function the platform runs at exit (`deliver_at_exit`), the
-//! [`FlushGuard`] or the flush at the end of the outermost observation.
+//! The default is set with [`init`] (again and again, if need be), or made from the
+//! environment on first use. Statics are never dropped, so what any client still holds when
+//! the process exits is delivered by a function the platform runs at exit
+//! (`deliver_at_exit`), by a [`FlushGuard`] or by the flush at the end of an outermost
+//! observation.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
+use crate::client::Langfuse;
 use crate::config::{Config, ConfigError};
 use crate::diagnostics;
-use crate::export::{ExportError, Exporter, FlushReport, Stats};
+use crate::export::{ExportError, FlushReport, Stats};
 
-static GLOBAL: OnceLock<Exporter> = OnceLock::new();
+/// The process default: read on every record of a trace that follows it, so it is swapped
+/// rather than locked.
+static DEFAULT: OnceLock<ArcSwap<Langfuse>> = OnceLock::new();
 
-/// Why [`init`] failed.
+/// Why [`init`] or [`Langfuse::new`] failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
@@ -24,31 +30,39 @@ pub enum InitError {
     /// The exporter could not start.
     #[error(transparent)]
     Export(#[from] ExportError),
-    /// The global exporter exists already: `init` ran twice, or an observation was recorded
-    /// before it (which sets the exporter up from the environment).
-    #[error(
-        "langfuse-observe is already initialized; call init once, before the first observed call"
-    )]
-    AlreadyInitialized,
 }
 
-/// Flushes the global exporter when dropped, waiting at most the configured flush timeout.
+/// Flushes its client when dropped, waiting at most the configured flush timeout, and says on
+/// one line what it could not deliver.
 ///
 /// Keep it alive for the whole program, typically as `let _guard = init(config)?;` at the top
 /// of `main`.
 #[must_use = "the guard flushes when dropped; binding it to `_` drops it at once"]
 #[derive(Debug)]
 pub struct FlushGuard {
+    client: Langfuse,
     timeout: Duration,
+}
+
+impl FlushGuard {
+    pub(crate) fn new(client: Langfuse, timeout: Duration) -> Self {
+        Self { client, timeout }
+    }
 }
 
 impl Drop for FlushGuard {
     fn drop(&mut self) {
-        exporter().guard_flush(self.timeout);
+        self.client.exporter().guard_flush(self.timeout);
     }
 }
 
-/// Sets up the global exporter from `config` and returns the guard that flushes it on drop.
+/// Makes a client from `config` the process default and returns the guard that flushes it
+/// on drop.
+///
+/// It may be called at any time. Traces started later go to the new client, and so does
+/// what an open trace of the previous default records from now on: `init` inside
+/// `#[observe] async fn main` sends the whole of `main`'s trace that follows it. Calling it
+/// again replaces the default again; the previous client keeps delivering what it holds.
 ///
 /// ```no_run
 /// use langfuse_observe_core::config::Config;
@@ -60,24 +74,16 @@ impl Drop for FlushGuard {
 /// }
 /// ```
 pub fn init(config: Config) -> Result<FlushGuard, InitError> {
-    let mut created = false;
-    let mut failure = None;
-    GLOBAL.get_or_init(|| {
-        created = true;
-        Exporter::start(&config).unwrap_or_else(|error| {
-            failure = Some(error);
-            Exporter::disabled()
-        })
+    let client = Langfuse::new(&config)?;
+    let mut installed = false;
+    let slot = DEFAULT.get_or_init(|| {
+        installed = true;
+        ArcSwap::from_pointee(client.clone())
     });
-    if let Some(error) = failure {
-        return Err(error.into());
+    if !installed {
+        slot.store(Arc::new(client.clone()));
     }
-    if !created {
-        return Err(InitError::AlreadyInitialized);
-    }
-    Ok(FlushGuard {
-        timeout: config.flush_timeout(),
-    })
+    Ok(FlushGuard::new(client, config.flush_timeout()))
 }
 
 /// [`init`] with [`Config::from_env`].
@@ -85,19 +91,33 @@ pub fn init_from_env() -> Result<FlushGuard, InitError> {
     init(Config::from_env()?)
 }
 
-/// The global exporter, set up from the environment on first use. A configuration error is
-/// reported once on stderr and leaves tracing disabled: instrumentation never breaks the
-/// program it observes.
-pub fn exporter() -> &'static Exporter {
-    GLOBAL.get_or_init(|| {
-        let started = Config::from_env()
-            .map_err(InitError::from)
-            .and_then(|config| Exporter::start(&config).map_err(InitError::from));
-        started.unwrap_or_else(|error| {
+/// The process default, made from the environment on first use unless [`init`] came first.
+/// A configuration error is reported once on stderr and leaves tracing disabled:
+/// instrumentation never breaks the program it observes.
+fn default_slot() -> &'static ArcSwap<Langfuse> {
+    DEFAULT.get_or_init(|| {
+        let client = Langfuse::from_env().unwrap_or_else(|error| {
             diagnostics::notice(format_args!("tracing disabled: {error}"));
-            Exporter::disabled()
-        })
+            Langfuse::disabled()
+        });
+        ArcSwap::from_pointee(client)
     })
+}
+
+pub(crate) fn ensure_default() {
+    default_slot();
+}
+
+/// Runs `use_it` with the process default.
+pub(crate) fn with_default<R>(use_it: impl FnOnce(&Langfuse) -> R) -> R {
+    use_it(&default_slot().load())
+}
+
+/// The client in effect here: the one put in effect on this thread
+/// ([`Langfuse::run`], [`Langfuse::scope`], [`Langfuse::set_default`]), else the process
+/// default.
+pub fn client() -> Langfuse {
+    crate::client::scoped().unwrap_or_else(|| with_default(Langfuse::clone))
 }
 
 /// Run by the C runtime as the process exits, after `main` returns, on `std::process::exit`
@@ -108,29 +128,27 @@ pub fn exporter() -> &'static Exporter {
 #[ctor::dtor]
 fn deliver_at_exit() {
     let _ = std::panic::catch_unwind(|| {
-        if let Some(exporter) = GLOBAL.get() {
-            exporter.deliver_at_exit();
-        }
+        crate::export::deliver_all_at_exit();
         diagnostics::report_held_back();
     });
 }
 
-/// Flushes the global exporter; see [`Exporter::flush`].
+/// Flushes the client in effect here; see [`Langfuse::flush`].
 pub async fn flush(timeout: Duration) -> FlushReport {
-    exporter().flush(timeout).await
+    client().flush(timeout).await
 }
 
-/// Flushes the global exporter from synchronous code; see [`Exporter::flush_blocking`].
+/// Flushes the client in effect here from synchronous code; see [`Langfuse::flush_blocking`].
 pub fn flush_blocking(timeout: Duration) -> FlushReport {
-    exporter().flush_blocking(timeout)
+    client().flush_blocking(timeout)
 }
 
-/// Shuts the global exporter down; see [`Exporter::shutdown_blocking`].
+/// Shuts the client in effect here down; see [`Langfuse::shutdown_blocking`].
 pub fn shutdown(timeout: Duration) -> FlushReport {
-    exporter().shutdown_blocking(timeout)
+    client().shutdown_blocking(timeout)
 }
 
-/// Counts of the global exporter; see [`Stats`].
+/// Counts of the client in effect here; see [`Stats`].
 pub fn stats() -> Stats {
-    exporter().stats()
+    client().stats()
 }

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod capture;
+pub mod client;
 pub mod config;
 pub mod context;
 mod diagnostics;
@@ -24,5 +25,5 @@ mod stream;
 pub mod timestamp;
 
 pub use global::{
-    exporter, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
+    client, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
 };

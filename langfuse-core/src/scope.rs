@@ -10,13 +10,14 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::SystemTime;
 
 use crate::capture::{CapturedValue, Inputs};
+use crate::client::Langfuse;
 use crate::context::ContextGuard;
-use crate::exporter;
+use crate::export::Exporter;
 use crate::ids::{ObservationId, TraceId};
 use crate::observation::{Level, Observation, ObservationType, TraceAttributes};
 
@@ -34,9 +35,14 @@ pub(crate) struct TraceState {
     /// Set by an update, cleared when an observation takes the attributes along.
     undelivered: AtomicBool,
     attributes: Mutex<Option<Arc<TraceAttributes>>>,
+    /// The client the trace's records go to, `None` inside for the process default (whatever
+    /// it is when a record ends). Set when the root starts; for a trace continued from
+    /// elsewhere, when the first observation of this process starts under it.
+    client: OnceLock<Option<Langfuse>>,
 }
 
 impl TraceState {
+    /// A trace whose client is not known yet: one continued from elsewhere.
     pub(crate) fn new(id: TraceId, sample_rate: f64) -> Self {
         Self {
             id,
@@ -45,6 +51,31 @@ impl TraceState {
             has_attributes: AtomicBool::new(false),
             undelivered: AtomicBool::new(false),
             attributes: Mutex::new(None),
+            client: OnceLock::new(),
+        }
+    }
+
+    /// A trace begun here, going to `client` (`None`: the process default), kept or not as
+    /// its client decided.
+    fn begun(id: TraceId, start: Start, client: Option<Langfuse>) -> Self {
+        let mut trace = Self::new(id, 1.0);
+        trace.sampled = start.sampled && !start.shed;
+        trace.shed = start.shed;
+        let _ = trace.client.set(client);
+        trace
+    }
+
+    /// Settles the client of a trace continued from elsewhere: the one in effect where its
+    /// first observation of this process starts.
+    fn bind(&self) {
+        self.client.get_or_init(crate::client::scoped);
+    }
+
+    /// Runs `use_it` with the trace's client.
+    pub(crate) fn with_client<R>(&self, use_it: impl FnOnce(&Langfuse) -> R) -> R {
+        match self.client.get() {
+            Some(Some(client)) => use_it(client),
+            _ => crate::global::with_default(use_it),
         }
     }
 
@@ -125,7 +156,10 @@ impl Current {
     /// The parent of a trace continued from elsewhere: current until a local observation
     /// starts under it.
     pub(crate) fn remote(trace_id: TraceId, parent: Option<ObservationId>) -> Self {
-        let sample_rate = exporter().settings().map_or(1.0, |s| s.sample_rate);
+        let sample_rate = crate::client()
+            .exporter()
+            .settings()
+            .map_or(1.0, |s| s.sample_rate);
         Self::Remote(Arc::new(RemoteParent {
             trace: Arc::new(TraceState::new(trace_id, sample_rate)),
             id: parent,
@@ -283,6 +317,26 @@ pub fn start(meta: &'static Meta, inputs: impl FnOnce(&mut Inputs)) -> Option<Sc
     })
 }
 
+/// What a new trace's client decides about it.
+#[derive(Clone, Copy)]
+struct Start {
+    /// Kept by sampling.
+    sampled: bool,
+    /// Kept by sampling, but refused whole because the client's queue is congested.
+    shed: bool,
+}
+
+impl Start {
+    /// `None` when the client is disabled.
+    fn decide(exporter: &Exporter, id: TraceId) -> Option<Self> {
+        let sampled = sampled(id, exporter.settings()?.sample_rate);
+        Some(Self {
+            sampled,
+            shed: sampled && exporter.congested(),
+        })
+    }
+}
+
 /// Starts an observation; `prepare` fills in what is known at the start (not called when the
 /// trace is sampled out or capture is off globally).
 pub(crate) fn begin(
@@ -291,26 +345,30 @@ pub(crate) fn begin(
     behaviour: Behaviour,
     prepare: impl FnOnce(&mut Observation),
 ) -> Option<Scope> {
-    let settings = exporter().settings()?;
-    if crate::export::on_export_thread() {
+    if !crate::client::any_enabled() || crate::export::on_export_thread() {
         return None;
     }
     let parent = crate::context::current();
     let (trace, parent_id, local_root) = match &parent {
-        Some(parent) => (
-            Arc::clone(parent.trace_state()),
-            parent.id(),
-            parent.is_remote(),
-        ),
-        None => {
-            let mut trace = TraceState::new(TraceId::random(), settings.sample_rate);
-            if trace.sampled && exporter().congested() {
-                trace.sampled = false;
-                trace.shed = true;
+        Some(parent) => {
+            let trace = Arc::clone(parent.trace_state());
+            if parent.is_remote() {
+                trace.bind();
             }
-            (Arc::new(trace), None, true)
+            (trace, parent.id(), parent.is_remote())
+        }
+        None => {
+            let client = crate::client::scoped();
+            let id = TraceId::random();
+            let start = match &client {
+                Some(client) => Start::decide(client.exporter(), id),
+                None => crate::global::with_default(|client| Start::decide(client.exporter(), id)),
+            }?;
+            (Arc::new(TraceState::begun(id, start, client)), None, true)
         }
     };
+    let capture_io =
+        trace.with_client(|client| client.exporter().settings().map(|s| s.capture_io))?;
     let id = ObservationId::random();
     // A sampled-out trace still needs a current observation, so its children know they are
     // sampled out too; it just never gets a record.
@@ -319,7 +377,7 @@ pub(crate) fn begin(
         record.kind = kind;
         record.parent_id = parent_id;
         record.remote_parent = parent_id.is_some() && local_root;
-        if settings.capture_io {
+        if capture_io {
             prepare(&mut record);
         }
         record
@@ -357,7 +415,11 @@ impl Scope {
 
     /// Whether the return value should be captured at all.
     pub fn wants_output(&self) -> bool {
-        self.active.behaviour.capture_output && exporter().settings().is_some_and(|s| s.capture_io)
+        self.active.behaviour.capture_output
+            && self
+                .active
+                .trace
+                .with_client(|client| client.exporter().settings().is_some_and(|s| s.capture_io))
     }
 
     /// Records the return value, unless the body already set the output explicitly.
@@ -410,8 +472,8 @@ impl Scope {
     /// Ends the observation; when it is the outermost one, flushes and waits as
     /// [`Exporter::root_flush_wait`](crate::export::Exporter) allows (sync code).
     pub fn end(mut self) {
-        if let Some(target) = self.close() {
-            exporter().root_flush_blocking(target);
+        if let Some((exporter, target)) = self.close() {
+            exporter.root_flush_blocking(target);
         }
     }
 
@@ -419,8 +481,8 @@ impl Scope {
     /// to await. Not an `async fn`: its state would enlarge every observed future, though only
     /// the outermost one ever flushes.
     pub fn end_async(mut self) -> Option<RootFlush> {
-        let target = self.close()?;
-        Some(RootFlush(Box::pin(exporter().root_flush(target)?)))
+        let (exporter, target) = self.close()?;
+        Some(RootFlush(Box::pin(exporter.root_flush(target)?)))
     }
 
     /// Ends the observation without flushing, for an observation that stops where blocking
@@ -433,18 +495,23 @@ impl Scope {
         &self.active
     }
 
-    /// Hands the record to the exporter. Returns, when the caller should flush, up to which
-    /// record: this one, accepted after every record of its trace that ended before it.
-    fn close(&mut self) -> Option<u64> {
+    /// Hands the record to its trace's client. Returns, when the caller should flush, that
+    /// client and up to which record: this one, accepted after every record of its trace that
+    /// ended before it.
+    fn close(&mut self) -> Option<(Exporter, u64)> {
         self.active.ended.store(true, Ordering::Relaxed);
+        let trace = &self.active.trace;
         let Some(record) = self.active.finish() else {
-            if self.active.trace.shed {
-                exporter().count_shed();
+            if trace.shed {
+                trace.with_client(|client| client.exporter().count_shed());
             }
             return None;
         };
-        let seq = exporter().record_boxed(record)?;
-        (self.active.local_root && self.active.behaviour.flush).then_some(seq)
+        let flushes = self.active.local_root && self.active.behaviour.flush;
+        trace.with_client(|client| {
+            let seq = client.exporter().record_boxed(record)?;
+            flushes.then(|| (client.exporter().clone(), seq))
+        })
     }
 }
 
@@ -472,8 +539,8 @@ impl Drop for Scope {
         // A cancelled root does not flush: it is dropped inside someone's poll, where blocking
         // would stall a runtime thread; the guard from `init` or the next root delivers it. A
         // panicking root flushes: the panic may well end the process.
-        if let Some(target) = self.close().filter(|_| panicking) {
-            exporter().root_flush_blocking(target);
+        if let Some((exporter, target)) = self.close().filter(|_| panicking) {
+            exporter.root_flush_blocking(target);
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use langfuse_observe::{
-    Config, ConfigBuilder, Exporter, ExporterKind, Observation, ObservationId, Stats,
+    Config, ConfigBuilder, ExporterKind, Langfuse, Observation, ObservationId, Stats,
     TraceAttributes, TraceId,
 };
 use langfuse_observe_testing::opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -56,13 +56,13 @@ pub(crate) fn config_for_url(
 }
 
 /// Starts an exporter from a builder.
-pub(crate) fn exporter(builder: ConfigBuilder) -> Exporter {
+pub(crate) fn exporter(builder: ConfigBuilder) -> Langfuse {
     let config = builder.build().expect("the test configuration is valid");
-    Exporter::start(&config).expect("the exporter starts")
+    Langfuse::new(&config).expect("the exporter starts")
 }
 
 /// A fresh server and an exporter of `kind` configured for it with the fast defaults.
-pub(crate) fn start(kind: ExporterKind) -> (TestServer, Exporter) {
+pub(crate) fn start(kind: ExporterKind) -> (TestServer, Langfuse) {
     start_with(kind, |builder| builder)
 }
 
@@ -70,7 +70,7 @@ pub(crate) fn start(kind: ExporterKind) -> (TestServer, Exporter) {
 pub(crate) fn start_with(
     kind: ExporterKind,
     adjust: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
-) -> (TestServer, Exporter) {
+) -> (TestServer, Langfuse) {
     let server = server_for(kind);
     let exporter = exporter(adjust(config(&server, kind)));
     (server, exporter)
@@ -90,7 +90,7 @@ pub(crate) fn server_for(kind: ExporterKind) -> TestServer {
 pub(crate) fn start_batched(
     kind: ExporterKind,
     adjust: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
-) -> (TestServer, Exporter) {
+) -> (TestServer, Langfuse) {
     start_with(kind, |builder| {
         adjust(builder.flush_interval(Duration::from_secs(60)))
     })
@@ -159,7 +159,7 @@ pub(crate) fn root_with_trace(trace: TraceId, name: &str) -> Observation {
 
 /// Records every observation and returns their ids; each must be accepted.
 /// Records `observations`, flushes, and checks every one was exported.
-pub(crate) fn deliver(exporter: &Exporter, observations: Vec<Observation>) {
+pub(crate) fn deliver(exporter: &Langfuse, observations: Vec<Observation>) {
     let n = observations.len() as u64;
     record_all(exporter, observations);
     let report = exporter.flush_blocking(WAIT);
@@ -168,7 +168,7 @@ pub(crate) fn deliver(exporter: &Exporter, observations: Vec<Observation>) {
     assert_eq!(stats.exported, n, "{stats:?}");
 }
 
-pub(crate) fn record_all(exporter: &Exporter, observations: Vec<Observation>) -> Vec<String> {
+pub(crate) fn record_all(exporter: &Langfuse, observations: Vec<Observation>) -> Vec<String> {
     observations
         .into_iter()
         .map(|observation| {
@@ -181,7 +181,7 @@ pub(crate) fn record_all(exporter: &Exporter, observations: Vec<Observation>) ->
 
 /// The invariant every test checks: nothing pending, and every record produced is counted
 /// exactly once as exported, failed or dropped.
-pub(crate) fn assert_accounted(exporter: &Exporter, produced: u64) -> Stats {
+pub(crate) fn assert_accounted(exporter: &Langfuse, produced: u64) -> Stats {
     let stats = exporter.stats();
     assert_eq!(stats.pending(), 0, "nothing may stay pending: {stats:?}");
     assert_eq!(

@@ -137,12 +137,63 @@ pub(crate) struct Settings {
     pub(crate) flush_at_exit: bool,
 }
 
+/// The id of the project the keys belong to, for links to the Langfuse UI: looked up once by
+/// the worker, in the background.
+pub(crate) struct ProjectId {
+    id: std::sync::OnceLock<String>,
+    /// Whether the lookup has ended, found or not.
+    settled: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for ProjectId {
+    fn default() -> Self {
+        Self {
+            id: std::sync::OnceLock::new(),
+            settled: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
+impl ProjectId {
+    /// Ends the lookup with what it found.
+    pub(crate) fn settle(&self, id: Option<String>) {
+        if let Some(id) = id {
+            let _ = self.id.set(id);
+        }
+        self.settled.send_replace(true);
+    }
+}
+
+/// Every client started in this process, for the delivery at exit.
+static STARTED: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
+
+/// Delivers what every client still holds as the process exits; see
+/// [`Exporter::deliver_at_exit`].
+pub(crate) fn deliver_all_at_exit() {
+    let started: Vec<_> = lock_started()
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect();
+    for shared in started {
+        Exporter {
+            shared: Some(shared),
+        }
+        .deliver_at_exit();
+    }
+}
+
+fn lock_started() -> std::sync::MutexGuard<'static, Vec<std::sync::Weak<Shared>>> {
+    STARTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 struct Shared {
     settings: Settings,
     /// The Langfuse UI's address, for links to traces.
     base_url: String,
     /// Looked up once by the worker; links use a form without it until then.
-    project_id: Arc<std::sync::OnceLock<String>>,
+    project_id: Arc<ProjectId>,
     queue: Arc<Queue>,
     health: Arc<Health>,
     /// `enqueued` when the guard's final flush ended: the exit delivery does not wait again
@@ -228,24 +279,28 @@ impl Exporter {
             config.exporter(),
             config.base_url()
         ));
+        let shared = Arc::new(Shared {
+            settings: Settings {
+                capture_io: config.capture_io(),
+                sample_rate: config.sample_rate(),
+                flush_on_root: config.flush_on_root(),
+                flush_timeout: config.flush_timeout(),
+                root_flush_timeout: config.root_flush_timeout(),
+                flush_at_exit: config.flush_at_exit(),
+            },
+            base_url: config.base_url().as_str().trim_end_matches('/').to_owned(),
+            project_id,
+            queue,
+            health,
+            guard_flushed_at: std::sync::atomic::AtomicU64::new(u64::MAX),
+            control,
+            worker: Mutex::new(Some(handle)),
+        });
+        let mut started = lock_started();
+        started.retain(|client| client.strong_count() > 0);
+        started.push(Arc::downgrade(&shared));
         Ok(Self {
-            shared: Some(Arc::new(Shared {
-                settings: Settings {
-                    capture_io: config.capture_io(),
-                    sample_rate: config.sample_rate(),
-                    flush_on_root: config.flush_on_root(),
-                    flush_timeout: config.flush_timeout(),
-                    root_flush_timeout: config.root_flush_timeout(),
-                    flush_at_exit: config.flush_at_exit(),
-                },
-                base_url: config.base_url().as_str().trim_end_matches('/').to_owned(),
-                project_id,
-                queue,
-                health,
-                guard_flushed_at: std::sync::atomic::AtomicU64::new(u64::MAX),
-                control,
-                worker: Mutex::new(Some(handle)),
-            })),
+            shared: Some(shared),
         })
     }
 
@@ -268,7 +323,21 @@ impl Exporter {
 
     /// The project's id, once the worker has looked it up.
     pub(crate) fn project_id(&self) -> Option<&str> {
-        self.shared.as_ref()?.project_id.get().map(String::as_str)
+        self.shared
+            .as_ref()?
+            .project_id
+            .id
+            .get()
+            .map(String::as_str)
+    }
+
+    /// The project's id, waiting for the worker's lookup to end (within the request timeout).
+    pub(crate) async fn project_id_settled(&self) -> Option<&str> {
+        let project = &self.shared.as_ref()?.project_id;
+        let mut settled = project.settled.subscribe();
+        // An error means the worker is gone, and with it any chance of an answer.
+        let _ = settled.wait_for(|settled| *settled).await;
+        project.id.get().map(String::as_str)
     }
 
     /// The settings instrumentation reads; `None` when disabled.
@@ -551,7 +620,7 @@ struct Start<'a> {
     config: &'a Config,
     queue: Arc<Queue>,
     control: tokio::sync::mpsc::UnboundedReceiver<Control>,
-    project_id: Arc<std::sync::OnceLock<String>>,
+    project_id: Arc<ProjectId>,
     health: Arc<Health>,
 }
 

@@ -206,7 +206,7 @@ impl Inbox {
 /// The loop that drains the queue into a sink and answers flushes.
 pub(crate) struct Worker<S> {
     queue: Arc<Queue>,
-    project_id: Arc<std::sync::OnceLock<String>>,
+    project_id: Arc<super::ProjectId>,
     sink: S,
     mask: Option<crate::config::Mask>,
     inbox: Inbox,
@@ -219,7 +219,7 @@ impl<S: Sink> Worker<S> {
         sink: S,
         queue: Arc<Queue>,
         control: UnboundedReceiver<Control>,
-        project_id: Arc<std::sync::OnceLock<String>>,
+        project_id: Arc<super::ProjectId>,
         health: Arc<Health>,
     ) -> Self {
         Self {
@@ -260,14 +260,13 @@ impl<S: Sink> Worker<S> {
     }
 
     async fn run(mut self) {
-        if let Some(lookup) = self.sink.project_id() {
-            // In the background of this runtime: a slow answer must not hold up delivery.
-            let project_id = Arc::clone(&self.project_id);
-            tokio::spawn(async move {
-                if let Some(id) = lookup.await {
-                    let _ = project_id.set(id);
-                }
-            });
+        match self.sink.project_id() {
+            Some(lookup) => {
+                // In the background of this runtime: a slow answer must not hold up delivery.
+                let project_id = Arc::clone(&self.project_id);
+                tokio::spawn(async move { project_id.settle(lookup.await) });
+            }
+            None => self.project_id.settle(None),
         }
         loop {
             if self.inbox.shutdown.is_none() {
