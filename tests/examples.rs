@@ -77,6 +77,19 @@ fn streaming_records_the_streamed_answer_as_one_generation() {
     );
 }
 
+#[test]
+fn init_inside_an_observed_main_sends_the_whole_trace() {
+    let server = TestServer::start();
+    let output = run_example_with("init_in_main", &server, &[]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(stdout_of(&output), "a document about what is Langfuse?\n");
+    let observations = server.observations();
+    assert_eq!(observations.len(), 2, "{observations:#?}");
+    let main = named(&observations, "main");
+    assert_eq!(main.parent_observation_id, None);
+    assert_child_of(named(&observations, "retrieve"), main);
+}
+
 /// The `axum_server` example, started with `PORT=0` and `EXIT_AFTER_REQUESTS`: the running
 /// child and its address.
 struct RunningServer {
