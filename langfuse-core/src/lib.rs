@@ -1,10 +1,9 @@
-//! Runtime of `langfuse-observe`: configuration, ids, recorded values, and the exporter that
-//! delivers observations to Langfuse.
+//! Runtime of `langfuse-observe`: configuration, ids, recorded values, clients, and the
+//! export pipeline that delivers observations to Langfuse.
 //!
-//! Most programs use this crate through the `langfuse-observe` facade. The pieces are usable
-//! on their own too: build a [`Config`](config::Config), start an
-//! [`Exporter`](export::Exporter), and hand it finished
-//! [`Observation`](observation::Observation)s.
+//! Use it through the `langfuse-observe` facade, which re-exports what programs need and
+//! provides `#[observe]`; this crate's layout follows the architecture and may change with
+//! it.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -205,9 +205,9 @@ struct Shared {
 
 /// A handle to one export pipeline: a queue and the worker thread that drains it.
 ///
-/// Cloning is cheap and shares the pipeline. Most programs use the global one set up by
-/// [`init`](crate::init); separate instances serve tests and programs that need two
-/// destinations.
+/// Cloning is cheap and shares the pipeline. Each [`Langfuse`](crate::client::Langfuse)
+/// client owns one; programs use clients, and this handle serves code that hands over
+/// observations it built itself.
 ///
 /// ```no_run
 /// use std::time::Duration;
