@@ -4,7 +4,7 @@
 //! once as exported, failed or dropped, nothing is pending, the bytes held never went over
 //! `max_queue_bytes`, and on the ingestion path no event was applied twice.
 //!
-//! Run with `cargo test --test reliability_soak -- --nocapture` to see the figures.
+//! Run with `cargo test --test it reliability_soak -- --nocapture` to see the figures.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -22,7 +22,8 @@ use super::WAIT;
 /// A test's own loopback server and a client sending to it, in effect on the thread that
 /// started the harness until it is dropped.
 pub(crate) struct Harness {
-    // Dropped first: the thread's previous client is back before this one goes.
+    // Dropped first: the thread's previous client is back, or the default flushed, while the
+    // client and the server still run.
     _in_effect: InEffect,
     pub(crate) client: Langfuse,
     /// Shared, for waits on a blocking thread of an async test.
