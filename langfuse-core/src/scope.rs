@@ -37,7 +37,7 @@ pub(crate) struct TraceState {
     attributes: Mutex<Option<Arc<TraceAttributes>>>,
     /// The client the trace's records go to, `None` inside for the process default (whatever
     /// it is when a record ends). Set when the root starts; for a trace continued from
-    /// elsewhere, when the first observation of this process starts under it.
+    /// elsewhere, at its first use here.
     client: OnceLock<Option<Langfuse>>,
 }
 
@@ -65,17 +65,12 @@ impl TraceState {
         trace
     }
 
-    /// Settles the client of a trace continued from elsewhere: the one in effect where its
-    /// first observation of this process starts.
-    fn bind(&self) {
-        self.client.get_or_init(crate::client::scoped);
-    }
-
-    /// Runs `use_it` with the trace's client.
+    /// Runs `use_it` with the trace's client. A trace continued from elsewhere takes the
+    /// client in effect where it is first used here: its first observation, event or score.
     pub(crate) fn with_client<R>(&self, use_it: impl FnOnce(&Langfuse) -> R) -> R {
-        match self.client.get() {
-            Some(Some(client)) => use_it(client),
-            _ => crate::global::with_default(use_it),
+        match self.client.get_or_init(crate::client::scoped) {
+            Some(client) => use_it(client),
+            None => crate::global::with_default(use_it),
         }
     }
 
@@ -352,9 +347,6 @@ pub(crate) fn begin(
     let (trace, parent_id, local_root) = match &parent {
         Some(parent) => {
             let trace = Arc::clone(parent.trace_state());
-            if parent.is_remote() {
-                trace.bind();
-            }
             (trace, parent.id(), parent.is_remote())
         }
         None => {

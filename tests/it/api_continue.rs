@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use langfuse_observe::{
     create_event, current_observation_id, current_trace_id, observe, traceparent,
-    update_current_generation, update_current_trace, Config, FutureExt, GenerationUpdate, IdError,
+    update_current_generation, update_current_trace, FutureExt, GenerationUpdate, IdError,
     ObservationId, ObservationUpdate, TraceContext, TraceId, TraceUpdate, TraceparentError,
 };
 use langfuse_observe_testing::{StoredTrace, TestServer};
@@ -19,7 +19,6 @@ use crate::support::observed::{
     assert_child_of, assert_names, assert_root, current_observation, current_trace, named,
     trace_observations, wait_for_trace, Harness,
 };
-use crate::support::process::{assert_child_passes, is_child};
 use crate::support::WAIT;
 
 fn trace_on_server(server: &TestServer, trace: &str) -> StoredTrace {
@@ -150,29 +149,11 @@ fn two_roots_under_one_trace_context_are_siblings_of_one_trace() {
     }
 }
 
-/// The child of [`an_event_directly_under_a_trace_context_hangs_under_its_parent`].
-const EVENT_CHILD: &str =
-    "api_continue::an_event_directly_under_a_trace_context_hangs_under_its_parent_child";
-
-/// In a child process whose default is the test's client: an event directly under a trace
-/// context, before any observation of this process started under it, goes to the process
-/// default, not to the client in effect, since the trace has no client yet.
+/// An event directly under a trace context, before any observation of this process started
+/// under it, goes to the client in effect, like the trace's observations would.
 #[test]
 fn an_event_directly_under_a_trace_context_hangs_under_its_parent() {
-    assert_child_passes(EVENT_CHILD, |_| {});
-}
-
-#[test]
-#[ignore = "run in a child process by an_event_directly_under_a_trace_context_hangs_under_its_parent"]
-fn an_event_directly_under_a_trace_context_hangs_under_its_parent_child() {
-    if !is_child(EVENT_CHILD) {
-        return;
-    }
-    let test = Harness::process_default_in(TestServer::builder(), |server| {
-        Config::builder()
-            .keys(server.public_key(), server.secret_key())
-            .base_url(server.url())
-    });
+    let test = Harness::start();
     let server = &test.server;
     let trace = foreign_trace_id();
     let parent = ObservationId::random().to_string();

@@ -16,7 +16,6 @@ use crate::support::exporter::{INGESTION_PATH, OTLP_PATH};
 use crate::support::observed::{
     current_observation, current_trace, named, wait_for_trace, Harness,
 };
-use crate::support::process::{assert_child_passes, is_child};
 use crate::support::WAIT;
 
 /// A server whose project has the score configuration the builder test uses (a score with an
@@ -308,25 +307,11 @@ fn scores_inside_a_continued_trace_go_to_that_trace() {
     );
 }
 
-/// The child of [`under_a_continued_trace_without_parent_only_the_trace_can_be_scored`].
-const PARENTLESS_CHILD: &str =
-    "api_scores::under_a_continued_trace_without_parent_only_the_trace_can_be_scored_child";
-
-/// In a child process whose default is the test's client: a score directly under a trace
-/// context, before any observation of this process started under it, goes to the process
-/// default, not to the client in effect, since the trace has no client yet.
+/// A score directly under a trace context, before any observation of this process started
+/// under it, goes to the client in effect, like the trace's observations would.
 #[test]
 fn under_a_continued_trace_without_parent_only_the_trace_can_be_scored() {
-    assert_child_passes(PARENTLESS_CHILD, |_| {});
-}
-
-#[test]
-#[ignore = "run in a child process by under_a_continued_trace_without_parent_only_the_trace_can_be_scored"]
-fn under_a_continued_trace_without_parent_only_the_trace_can_be_scored_child() {
-    if !is_child(PARENTLESS_CHILD) {
-        return;
-    }
-    let test = Harness::process_default_in(project(), config);
+    let test = Harness::start_in(project(), config);
     let server = &test.server;
     let remote = TraceContext::from_seed("scores-without-a-parent");
     let trace = remote.trace_id().to_string();

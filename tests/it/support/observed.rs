@@ -11,9 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use langfuse_observe::{
-    ClientGuard, Config, ConfigBuilder, Context, FlushGuard, Langfuse, TraceId,
-};
+use langfuse_observe::{ClientGuard, Config, ConfigBuilder, Context, Langfuse, TraceId};
 use langfuse_observe_testing::{StoredObservation, TestServer, TestServerBuilder};
 use serde_json::{Map, Value};
 
@@ -22,20 +20,12 @@ use super::WAIT;
 /// A test's own loopback server and a client sending to it, in effect on the thread that
 /// started the harness until it is dropped.
 pub(crate) struct Harness {
-    // Dropped first: the thread's previous client is back, or the default flushed, while the
-    // client and the server still run.
-    _in_effect: InEffect,
+    // Dropped first: the thread's previous client is back while the client and the server
+    // still run.
+    _in_effect: ClientGuard,
     pub(crate) client: Langfuse,
     /// Shared, for waits on a blocking thread of an async test.
     pub(crate) server: Arc<TestServer>,
-}
-
-/// Where a harness's client is in effect.
-enum InEffect {
-    /// On the thread that started the harness.
-    Thread { _guard: ClientGuard },
-    /// In the whole process, as its default; see [`Harness::process_default_in`].
-    Process { _guard: FlushGuard },
 }
 
 impl Harness {
@@ -64,28 +54,8 @@ impl Harness {
         let server = server.start();
         let client = Langfuse::new(&test_config(build(&server))).expect("the client starts");
         Self {
-            _in_effect: InEffect::Thread {
-                _guard: client.set_default(),
-            },
+            _in_effect: client.set_default(),
             client,
-            server: Arc::new(server),
-        }
-    }
-
-    /// Like [`start_in`](Self::start_in), with the client installed by `init` as the process
-    /// default instead, for what goes to the default although a client is in effect. Only in
-    /// a child process of its own (see `support::process`): the default is the whole
-    /// process's.
-    pub(crate) fn process_default_in(
-        server: TestServerBuilder,
-        build: impl FnOnce(&TestServer) -> ConfigBuilder,
-    ) -> Self {
-        let server = server.start();
-        let guard = langfuse_observe::init(test_config(build(&server))).expect("init");
-        Self {
-            _in_effect: InEffect::Process { _guard: guard },
-            // With no client put in effect here, the client in effect is the default.
-            client: langfuse_observe::client(),
             server: Arc::new(server),
         }
     }
