@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use langfuse_observe::CapturedValue;
+use langfuse_observe::trace::CapturedValue;
 
 /// About `bytes` of JSON: numbers of 20 digits and a comma each.
 fn numbers(bytes: usize) -> Vec<u64> {

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use langfuse_observe::{
-    Config, ExporterKind, Langfuse, Observation, ObservationId, TraceAttributes, TraceId,
+    config::ExporterKind,
+    export::{Observation, TraceAttributes},
+    trace::{ObservationId, TraceId},
+    Config, Langfuse,
 };
 use langfuse_observe_testing::TestServer;
 

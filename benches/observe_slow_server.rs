@@ -33,7 +33,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use langfuse_observe::{observe, Config, ExporterKind, Stats};
+use langfuse_observe::{config::ExporterKind, export::Stats, observe, Config};
 use langfuse_observe_testing::{Faults, TestServer};
 
 /// Calls timed between settles.

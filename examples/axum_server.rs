@@ -34,8 +34,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use langfuse_observe::{
-    current_trace_id, observe, update_current_generation, update_current_trace, Config, FutureExt,
-    GenerationUpdate, TraceContext, TraceUpdate,
+    context::{FutureExt, TraceContext},
+    observe,
+    trace::{
+        current_trace_id, update_current_generation, update_current_trace, GenerationUpdate,
+        TraceUpdate,
+    },
+    Config,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;

@@ -8,7 +8,8 @@
 //! ```
 
 use langfuse_observe::{
-    observe, update_current_generation, update_current_trace, GenerationUpdate, TraceUpdate,
+    observe,
+    trace::{update_current_generation, update_current_trace, GenerationUpdate, TraceUpdate},
 };
 
 #[observe(as_type = "retriever")]

@@ -17,8 +17,11 @@
 //! `LANGFUSE_SECRET_KEY` and `LANGFUSE_BASE_URL` to send them to Langfuse.
 
 use langfuse_observe::{
-    current_trace_id, observe, score, score_current_observation, score_current_trace, Config,
-    Score, TraceId,
+    observe,
+    trace::{
+        current_trace_id, score, score_current_observation, score_current_trace, Score, TraceId,
+    },
+    Config,
 };
 use serde::Serialize;
 

@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use futures_util::StreamExt;
-use langfuse_observe::{observe, update_current_generation, GenerationUpdate};
+use langfuse_observe::{
+    observe,
+    trace::{update_current_generation, GenerationUpdate},
+};
 
 /// How long the stand-in model takes per token.
 const TOKEN_DELAY: Duration = Duration::from_millis(40);

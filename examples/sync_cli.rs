@@ -18,7 +18,10 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use langfuse_observe::{observe, update_current_trace, TraceUpdate};
+use langfuse_observe::{
+    observe,
+    trace::{update_current_trace, TraceUpdate},
+};
 
 const GLOSSARY: [(&str, &str); 4] = [
     ("trace", "a trace is one request or run, end to end"),

@@ -36,31 +36,71 @@
 //! # }
 //! ```
 //!
-//! See the README for every option, spawning work, and when data is sent.
+//! The root has what a program sets up; [`trace`] has what code inside an observation calls,
+//! [`context`] carries work to other tasks, threads and services, [`config`] and [`export`]
+//! hold the settings and delivery types, and [`prelude`] the most used of all of these.
+//! Several Langfuse projects in one process, tenants and tests each use a [`Langfuse`]
+//! client value. See the README for every option, spawning work, and when data is sent.
 
-pub use langfuse_observe_core::api::{
-    create_event, current_observation_id, current_trace_id, current_trace_url, observation, score,
-    score_current_observation, score_current_trace, trace_url, update_current_generation,
-    update_current_observation, update_current_trace, GenerationUpdate, ObservationUpdate,
-    ScopedObservation, TraceUpdate,
-};
-pub use langfuse_observe_core::capture::CapturedValue;
-pub use langfuse_observe_core::client::{ClientGuard, Langfuse, Scoped};
-pub use langfuse_observe_core::config::{Config, ConfigBuilder, ConfigError, ExporterKind, Mask};
-pub use langfuse_observe_core::context::{
-    spawn, traceparent, Context, ContextGuard, FutureExt, TraceContext, TraceparentError,
-    WithContext,
-};
-pub use langfuse_observe_core::export::{ExportError, FlushReport, Stats};
-pub use langfuse_observe_core::ids::{IdError, ObservationId, TraceId};
-pub use langfuse_observe_core::observation::{
-    GenerationDetails, Level, Observation, ObservationType, PromptRef, Score, ScoreValue,
-    TraceAttributes,
-};
+pub use langfuse_observe_core::client::Langfuse;
+pub use langfuse_observe_core::config::Config;
 pub use langfuse_observe_core::{
     client, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
 };
 pub use langfuse_observe_macros::observe;
+
+/// What code inside an observed function does to its trace and observation: update them,
+/// score them, add events, read their ids and links, and open an observation where an
+/// attribute does not fit.
+pub mod trace {
+    pub use langfuse_observe_core::api::{
+        create_event, current_observation_id, current_trace_id, current_trace_url, observation,
+        score, score_current_observation, score_current_trace, trace_url,
+        update_current_generation, update_current_observation, update_current_trace,
+        GenerationUpdate, ObservationUpdate, ScopedObservation, TraceUpdate,
+    };
+    pub use langfuse_observe_core::capture::CapturedValue;
+    pub use langfuse_observe_core::ids::{IdError, ObservationId, TraceId};
+    pub use langfuse_observe_core::observation::{
+        Level, ObservationType, PromptRef, Score, ScoreValue,
+    };
+}
+
+/// Carrying the current observation, or a client, to work that runs elsewhere: other tasks
+/// and threads, and other services (W3C `traceparent`).
+pub mod context {
+    pub use langfuse_observe_core::client::{ClientGuard, Scoped};
+    pub use langfuse_observe_core::context::{
+        spawn, traceparent, Context, ContextGuard, FutureExt, TraceContext, TraceparentError,
+        WithContext,
+    };
+}
+
+/// Settings: from `LANGFUSE_*` environment variables or a builder, validated with errors that
+/// name the variable.
+pub mod config {
+    pub use langfuse_observe_core::config::{
+        Config, ConfigBuilder, ConfigError, ExporterKind, Mask,
+    };
+}
+
+/// Delivery: what a flush achieved, a client's counts, and records built by hand for
+/// [`Langfuse::record`].
+pub mod export {
+    pub use langfuse_observe_core::export::{ExportError, FlushReport, Stats};
+    pub use langfuse_observe_core::observation::{GenerationDetails, Observation, TraceAttributes};
+}
+
+/// What most instrumented code uses: `use langfuse_observe::prelude::*;`.
+pub mod prelude {
+    pub use crate::context::{Context, FutureExt};
+    pub use crate::trace::{
+        create_event, score_current_observation, score_current_trace, update_current_generation,
+        update_current_observation, update_current_trace, GenerationUpdate, ObservationUpdate,
+        TraceUpdate,
+    };
+    pub use crate::{observe, Config, Langfuse};
+}
 
 /// Paths used by code that `#[observe]` generates. Not public API: no stability guarantees.
 #[doc(hidden)]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use langfuse_observe::{Config, ExporterKind, FlushGuard};
+use langfuse_observe::{config::ExporterKind, Config, FlushGuard};
 use langfuse_observe_testing::TestServer;
 
 /// Points the global exporter at a loopback server that decodes but keeps nothing, with the

@@ -8,9 +8,13 @@
 use std::time::Duration;
 
 use langfuse_observe::{
-    create_event, current_observation_id, current_trace_id, observe, traceparent,
-    update_current_generation, update_current_trace, FutureExt, GenerationUpdate, IdError,
-    ObservationId, ObservationUpdate, TraceContext, TraceId, TraceUpdate, TraceparentError,
+    context::{traceparent, FutureExt, TraceContext, TraceparentError},
+    observe,
+    trace::{
+        create_event, current_observation_id, current_trace_id, update_current_generation,
+        update_current_trace, GenerationUpdate, IdError, ObservationId, ObservationUpdate, TraceId,
+        TraceUpdate,
+    },
 };
 use langfuse_observe_testing::{StoredTrace, TestServer};
 use serde_json::json;

@@ -6,10 +6,15 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use langfuse_observe::{
-    create_event, observe, score_current_observation, score_current_trace,
-    update_current_generation, update_current_observation, update_current_trace, Config,
-    ExporterKind, GenerationUpdate, Level, ObservationId, ObservationUpdate, TraceContext, TraceId,
-    TraceUpdate,
+    config::ExporterKind,
+    context::TraceContext,
+    observe,
+    trace::{
+        create_event, score_current_observation, score_current_trace, update_current_generation,
+        update_current_observation, update_current_trace, GenerationUpdate, Level, ObservationId,
+        ObservationUpdate, TraceId, TraceUpdate,
+    },
+    Config,
 };
 use langfuse_observe_testing::TestServer;
 use serde_json::json;

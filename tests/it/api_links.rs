@@ -6,8 +6,9 @@
 use std::time::{Duration, Instant};
 
 use langfuse_observe::{
-    current_observation_id, current_trace_id, current_trace_url, observe, trace_url, Config,
-    TraceId,
+    observe,
+    trace::{current_observation_id, current_trace_id, current_trace_url, trace_url, TraceId},
+    Config,
 };
 use langfuse_observe_testing::{Fault, Route};
 

@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use langfuse_observe::{current_trace_url, observe, trace_url, Config, TraceId};
+use langfuse_observe::{
+    observe,
+    trace::{current_trace_url, trace_url, TraceId},
+    Config,
+};
 use langfuse_observe_testing::{Fault, Route};
 
 use crate::support::observed::{current_trace, trace_observations, Harness};

@@ -4,8 +4,12 @@
 //! marker and the program and the export go on.
 
 use langfuse_observe::{
-    create_event, observation, observe, update_current_generation, update_current_observation,
-    update_current_trace, Config, GenerationUpdate, ObservationId, ObservationUpdate, TraceUpdate,
+    observe,
+    trace::{
+        create_event, observation, update_current_generation, update_current_observation,
+        update_current_trace, GenerationUpdate, ObservationId, ObservationUpdate, TraceUpdate,
+    },
+    Config,
 };
 use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::any_value;
 use langfuse_observe_testing::TestServer;

@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use langfuse_observe::{
-    create_event, current_observation_id, observation, observe, update_current_generation,
-    update_current_observation, GenerationUpdate, Level, ObservationType, ObservationUpdate,
+    observe,
+    trace::{
+        create_event, current_observation_id, observation, update_current_generation,
+        update_current_observation, GenerationUpdate, Level, ObservationType, ObservationUpdate,
+    },
 };
 use serde_json::json;
 

@@ -6,7 +6,10 @@
 use std::collections::{HashMap, HashSet};
 
 use langfuse_observe::{
-    observe, traceparent, update_current_trace, ConfigBuilder, TraceContext, TraceId, TraceUpdate,
+    config::ConfigBuilder,
+    context::{traceparent, TraceContext},
+    observe,
+    trace::{update_current_trace, TraceId, TraceUpdate},
 };
 
 use crate::support::observed::{current_trace, trace_observations, Harness};

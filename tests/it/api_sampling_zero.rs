@@ -2,9 +2,14 @@
 //! reaches the server, and instrumented code runs and returns as usual.
 
 use langfuse_observe::{
-    create_event, current_trace_id, observation, observe, score_current_observation,
-    score_current_trace, traceparent, update_current_generation, update_current_observation,
-    update_current_trace, Config, GenerationUpdate, ObservationUpdate, TraceContext, TraceUpdate,
+    context::{traceparent, TraceContext},
+    observe,
+    trace::{
+        create_event, current_trace_id, observation, score_current_observation,
+        score_current_trace, update_current_generation, update_current_observation,
+        update_current_trace, GenerationUpdate, ObservationUpdate, TraceUpdate,
+    },
+    Config,
 };
 
 use crate::support::observed::Harness;

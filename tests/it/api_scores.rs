@@ -6,8 +6,13 @@
 use std::time::Duration;
 
 use langfuse_observe::{
-    observe, score, score_current_observation, score_current_trace, ConfigBuilder, ObservationId,
-    Score, ScoreValue, TraceContext, TraceId,
+    config::ConfigBuilder,
+    context::TraceContext,
+    observe,
+    trace::{
+        score, score_current_observation, score_current_trace, ObservationId, Score, ScoreValue,
+        TraceId,
+    },
 };
 use langfuse_observe_testing::{ScoreConfig, TestServer, TestServerBuilder};
 use serde_json::json;

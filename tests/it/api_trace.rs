@@ -8,10 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use langfuse_observe::{
-    create_event, current_observation_id, current_trace_id, current_trace_url, observation,
-    observe, score_current_observation, score_current_trace, traceparent,
-    update_current_generation, update_current_observation, update_current_trace, Context,
-    GenerationUpdate, ObservationType, ObservationUpdate, Score, TraceUpdate,
+    context::{traceparent, Context},
+    observe,
+    trace::{
+        create_event, current_observation_id, current_trace_id, current_trace_url, observation,
+        score_current_observation, score_current_trace, update_current_generation,
+        update_current_observation, update_current_trace, GenerationUpdate, ObservationType,
+        ObservationUpdate, Score, TraceUpdate,
+    },
 };
 use langfuse_observe_testing::{StoredTrace, TestServer};
 use serde_json::json;
@@ -274,7 +278,7 @@ async fn async_middle() {
 async fn async_root() -> String {
     tokio::task::yield_now().await;
     async_middle().await;
-    let task = langfuse_observe::spawn(async {
+    let task = langfuse_observe::context::spawn(async {
         tokio::time::sleep(Duration::from_millis(1)).await;
         update_current_trace(TraceUpdate::new().session_id("session-from-task"))
     });

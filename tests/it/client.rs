@@ -7,8 +7,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use langfuse_observe::{
-    create_event, current_trace_id, observe, score_current_trace, update_current_trace, Config,
-    Langfuse, ObservationUpdate, TraceUpdate,
+    observe,
+    trace::{
+        create_event, current_trace_id, score_current_trace, update_current_trace,
+        ObservationUpdate, TraceUpdate,
+    },
+    Config, Langfuse,
 };
 use langfuse_observe_testing::TestServer;
 
@@ -93,7 +97,7 @@ fn set_default_holds_for_the_thread_until_the_guard_drops() {
     let inside = TestServer::start();
     let client = client(&inside);
     let guard = client.set_default();
-    let first = langfuse_observe::observation("first").run(|| current_trace_id().unwrap());
+    let first = langfuse_observe::trace::observation("first").run(|| current_trace_id().unwrap());
     drop(guard);
     assert!(client.flush_blocking(WAIT).completed);
     assert_eq!(traces(&inside), HashSet::from([first.to_string()]));
@@ -107,7 +111,7 @@ fn a_trace_stays_with_the_client_of_its_root() {
     let second = TestServer::start();
     let (a, b) = (client(&first), client(&second));
     let trace = a.run(|| {
-        langfuse_observe::observation("root").run(|| {
+        langfuse_observe::trace::observation("root").run(|| {
             b.run(|| child(1));
             score_current_trace("kept", true);
             current_trace_id().unwrap().to_string()
@@ -169,7 +173,7 @@ async fn two_projects_in_one_process_get_exactly_their_own_traces() {
 async fn trace_url_resolved_waits_for_the_project() {
     let server = TestServer::builder().project("project-7", "seven").start();
     let client = client(&server);
-    let trace = langfuse_observe::TraceId::random();
+    let trace = langfuse_observe::trace::TraceId::random();
     let url = client.trace_url_resolved(trace).await.unwrap();
     assert_eq!(
         url,
@@ -199,7 +203,7 @@ fn init_inside_an_open_observation_takes_over_the_rest_of_its_trace_child() {
     let before = TestServer::start();
     let after = TestServer::start();
     let first = langfuse_observe::init(config(&before)).unwrap();
-    let trace = langfuse_observe::observation("main").run(|| {
+    let trace = langfuse_observe::trace::observation("main").run(|| {
         child(1);
         // Not an error with an observation open: the default is replaced.
         let _second = langfuse_observe::init(config(&after)).unwrap();

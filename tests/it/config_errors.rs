@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use langfuse_observe::{Config, ConfigError};
+use langfuse_observe::{config::ConfigError, Config};
 
 fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let vars: HashMap<String, String> = vars

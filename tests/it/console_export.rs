@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use langfuse_observe::{
-    Config, ExporterKind, Langfuse, Observation, ObservationId, ObservationType, Score, ScoreValue,
-    TraceAttributes, TraceId,
+    config::ExporterKind,
+    export::{Observation, TraceAttributes},
+    trace::{ObservationId, ObservationType, Score, ScoreValue, TraceId},
+    Config, Langfuse,
 };
 use serde_json::Value;
 

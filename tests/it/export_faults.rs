@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use langfuse_observe::ExporterKind;
+use langfuse_observe::config::ExporterKind;
 use langfuse_observe_testing::{EventErrors, Faults, TestServer};
 
 use crate::support::exporter::{
@@ -372,7 +372,7 @@ fn non_retryable_event_errors_fail_only_their_records() {
 /// Scores travel through the ingestion API also in OTLP mode, with the same per-event retry.
 #[test]
 fn otlp_mode_scores_survive_event_errors() {
-    use langfuse_observe::{Score, ScoreValue, TraceId};
+    use langfuse_observe::trace::{Score, ScoreValue, TraceId};
     let (server, exporter) = start_batched(ExporterKind::Otlp, |b| b);
     server.set_faults(
         Faults::new().event_errors_next(1, EventErrors::at_positions([0]).with_status(503)),

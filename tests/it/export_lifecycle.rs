@@ -3,7 +3,12 @@
 
 use std::time::Duration;
 
-use langfuse_observe::{ExporterKind, Langfuse, Observation, ObservationId, TraceId};
+use langfuse_observe::{
+    config::ExporterKind,
+    export::Observation,
+    trace::{ObservationId, TraceId},
+    Langfuse,
+};
 use langfuse_observe_testing::{Faults, TestServer};
 
 use crate::support::exporter::{

@@ -6,7 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use langfuse_observe::{ExporterKind, Observation, ObservationId, TraceId};
+use langfuse_observe::{
+    config::ExporterKind,
+    export::Observation,
+    trace::{ObservationId, TraceId},
+};
 use langfuse_observe_core::capture::TRUNCATION_MARKER;
 use langfuse_observe_testing::Faults;
 use serde_json::Value;

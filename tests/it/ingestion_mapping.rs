@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use langfuse_observe::{
-    ExporterKind, GenerationDetails, Langfuse, Level, Observation, ObservationId, ObservationType,
-    PromptRef, Score, ScoreValue, TraceAttributes, TraceId,
+    config::ExporterKind,
+    export::{GenerationDetails, Observation, TraceAttributes},
+    trace::{Level, ObservationId, ObservationType, PromptRef, Score, ScoreValue, TraceId},
+    Langfuse,
 };
 use langfuse_observe_testing::TestServer;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! every `#[observe]` function whose trace goes to the client configured with it: observations,
 //! their nesting, names, types and errors still arrive, but no argument or return value does.
 
-use langfuse_observe::{observe, ConfigBuilder};
+use langfuse_observe::{config::ConfigBuilder, observe};
 
 use crate::support::observed::{
     assert_child_of, current_trace, named, trace_observations, Harness,

@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use langfuse_observe::{observe, Context, Langfuse};
+use langfuse_observe::{context::Context, observe, Langfuse};
 
 use crate::support::observed::{
     assert_child_of, assert_root, current_trace, named, wait_for_trace, Harness,

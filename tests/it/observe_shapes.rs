@@ -12,7 +12,7 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use langfuse_observe::{observe, Config, ExporterKind, Langfuse};
+use langfuse_observe::{config::ExporterKind, observe, Config, Langfuse};
 
 #[observe]
 fn unit() {}

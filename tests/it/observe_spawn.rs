@@ -1,12 +1,15 @@
 //! Work handed to another task or thread: `tokio::spawn` of an `async fn` starts a new trace,
 //! of a function returning a future keeps the caller as parent (both documented),
-//! while `langfuse_observe::spawn`, `.in_current_observation()`, `.with_context(..)` and
+//! while `langfuse_observe::context::spawn`, `.in_current_observation()`, `.with_context(..)` and
 //! `Context::current()` with `attach()` / `run()` keep the spawned calls children of the
 //! observation that spawned them, on tasks, OS threads and `spawn_blocking` threads.
 
 use std::time::Duration;
 
-use langfuse_observe::{observe, Context, FutureExt};
+use langfuse_observe::{
+    context::{Context, FutureExt},
+    observe,
+};
 
 use crate::support::observed::{
     assert_child_of, assert_names, assert_root, current_observation, current_trace, named,
@@ -115,8 +118,8 @@ async fn tokio_spawn_of_a_returned_future_keeps_the_caller_as_parent() {
 #[observe]
 async fn spawns_with_helper() -> String {
     let handles = [
-        langfuse_observe::spawn(spawned_async("one")),
-        langfuse_observe::spawn(spawned_async("two")),
+        langfuse_observe::context::spawn(spawned_async("one")),
+        langfuse_observe::context::spawn(spawned_async("two")),
     ];
     for handle in handles {
         handle.await.unwrap();
@@ -337,7 +340,7 @@ async fn context_run_carries_the_parent_into_spawn_blocking() {
 #[observe(skip(done))]
 async fn spawns_and_leaves(done: tokio::sync::oneshot::Receiver<()>) -> (String, String) {
     // The child outlives its parent: it is still waiting when the parent ends.
-    langfuse_observe::spawn(outlives_parent(done));
+    langfuse_observe::context::spawn(outlives_parent(done));
     (current_trace(), current_observation())
 }
 

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use langfuse_observe::{
-    ExporterKind, GenerationDetails, Langfuse, Level, Observation, ObservationId, ObservationType,
-    PromptRef, TraceAttributes, TraceId,
+    config::ExporterKind,
+    export::{GenerationDetails, Observation, TraceAttributes},
+    trace::{Level, ObservationId, ObservationType, PromptRef, TraceId},
+    Langfuse,
 };
 use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue};

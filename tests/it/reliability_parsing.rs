@@ -4,7 +4,12 @@
 
 use std::collections::HashMap;
 
-use langfuse_observe::{Config, ConfigError, ObservationId, TraceContext, TraceId};
+use langfuse_observe::{
+    config::ConfigError,
+    context::TraceContext,
+    trace::{ObservationId, TraceId},
+    Config,
+};
 use proptest::prelude::*;
 
 const VARS: &[&str] = &[

@@ -6,7 +6,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use langfuse_observe::{Config, ConfigBuilder, Langfuse};
+use langfuse_observe::{config::ConfigBuilder, Config, Langfuse};
 use langfuse_observe_testing::{Fault, Faults, TestServer};
 
 use crate::support::example::{example_against, example_command, run_example};

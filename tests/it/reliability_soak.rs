@@ -10,7 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use langfuse_observe::{ExporterKind, Langfuse, Observation, ObservationId, TraceId};
+use langfuse_observe::{
+    config::ExporterKind,
+    export::Observation,
+    trace::{ObservationId, TraceId},
+    Langfuse,
+};
 use langfuse_observe_testing::{Fault, Faults, TestServer};
 
 use crate::support::exporter::{config, exporter, path_of, requests_to};

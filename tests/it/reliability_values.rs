@@ -342,8 +342,8 @@ fn huge_list(values: Vec<u64>) -> usize {
 
 #[observe]
 fn huge_fields_root() -> String {
-    langfuse_observe::update_current_trace(
-        langfuse_observe::TraceUpdate::new().input(&"t".repeat(10 * 1024 * 1024)),
+    langfuse_observe::trace::update_current_trace(
+        langfuse_observe::trace::TraceUpdate::new().input(&"t".repeat(10 * 1024 * 1024)),
     );
     assert!(huge_error().is_err());
     assert_eq!(huge_list(vec![u64::MAX; 1_000_000]), 1_000_000);

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use futures_util::stream::{self, Stream, StreamExt as _};
 use langfuse_observe::{
-    observe, update_current_generation, update_current_observation, GenerationUpdate,
-    ObservationUpdate,
+    observe,
+    trace::{
+        update_current_generation, update_current_observation, GenerationUpdate, ObservationUpdate,
+    },
 };
 use serde_json::json;
 

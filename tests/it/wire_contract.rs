@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use langfuse_observe::{
-    ConfigBuilder, ExporterKind, ObservationId, Score, ScoreValue, TraceAttributes, TraceId,
+    config::{ConfigBuilder, ExporterKind},
+    export::TraceAttributes,
+    trace::{ObservationId, Score, ScoreValue, TraceId},
 };
 use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use langfuse_observe_testing::{Fault, Faults, TestServer};

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use langfuse_observe::{
-    Config, ConfigBuilder, ExporterKind, Langfuse, Observation, ObservationId, Stats,
-    TraceAttributes, TraceId,
+    config::{ConfigBuilder, ExporterKind},
+    export::{Observation, Stats, TraceAttributes},
+    trace::{ObservationId, TraceId},
+    Config, Langfuse,
 };
 use langfuse_observe_testing::opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use langfuse_observe_testing::opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};

@@ -11,7 +11,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use langfuse_observe::{ClientGuard, Config, ConfigBuilder, Context, Langfuse, TraceId};
+use langfuse_observe::{
+    config::ConfigBuilder,
+    context::{ClientGuard, Context},
+    trace::TraceId,
+    Config, Langfuse,
+};
 use langfuse_observe_testing::{StoredObservation, TestServer, TestServerBuilder};
 use serde_json::{Map, Value};
 

@@ -6,7 +6,7 @@
 #[lf::observe]
 pub fn outer(n: u32) -> Option<String> {
     inner(n);
-    lf::current_trace_id().map(|id| id.to_string())
+    lf::trace::current_trace_id().map(|id| id.to_string())
 }
 
 #[lf::observe]
