@@ -9,40 +9,18 @@
 //! figure is what an instrumented program pays per call in steady state; export throughput is
 //! measured by `benches/export.rs`. Each library gets the same treatment.
 
+#[path = "support/calls.rs"]
+mod calls;
 #[path = "support/mod.rs"]
 mod support;
 
 use std::hint::black_box;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use calls::*;
 use criterion::{criterion_group, criterion_main, Criterion};
-use langfuse_observe::observe;
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt as _;
-
-#[observe(capture_input = false, capture_output = false)]
-fn observed_plain(a: u64, b: u64) -> u64 {
-    a.wrapping_mul(b)
-}
-
-#[observe]
-fn observed_captured(a: u64, b: &str) -> u64 {
-    a.wrapping_add(b.len() as u64)
-}
-
-#[observe(capture_input = false, capture_output = false)]
-async fn observed_plain_async(a: u64, b: u64) -> u64 {
-    a.wrapping_mul(b)
-}
-
-#[observe]
-async fn observed_captured_async(a: u64, b: &str) -> u64 {
-    a.wrapping_add(b.len() as u64)
-}
-
-/// One benchmarked call: the loop index in, a value to keep alive out.
-type Call = fn(u64) -> u64;
 
 /// Calls timed between flushes; large enough that the flush's own cost is outside the figure.
 const CHUNK: u64 = 10_000;
@@ -63,110 +41,6 @@ fn chunked(
         left -= calls;
     }
     elapsed
-}
-
-#[observe(flush = false, skip_all)]
-fn observed_root(iterations: u64, call: Call) -> Duration {
-    let start = Instant::now();
-    for i in 0..iterations {
-        black_box(call(black_box(i)));
-    }
-    start.elapsed()
-}
-
-#[observe(flush = false, skip_all)]
-async fn observed_root_async(iterations: u64, captured: bool) -> Duration {
-    let start = Instant::now();
-    for i in 0..iterations {
-        let result = if captured {
-            observed_captured_async(black_box(i), black_box("question")).await
-        } else {
-            observed_plain_async(black_box(i), black_box(7)).await
-        };
-        black_box(result);
-    }
-    start.elapsed()
-}
-
-#[tracing::instrument(skip_all)]
-fn tracing_plain(a: u64, b: u64) -> u64 {
-    a.wrapping_mul(b)
-}
-
-#[tracing::instrument(ret)]
-fn tracing_captured(a: u64, b: &str) -> u64 {
-    a.wrapping_add(b.len() as u64)
-}
-
-#[tracing::instrument(skip_all)]
-async fn tracing_plain_async(a: u64, b: u64) -> u64 {
-    a.wrapping_mul(b)
-}
-
-#[fastrace::trace]
-fn fastrace_plain(a: u64, b: u64) -> u64 {
-    a.wrapping_mul(b)
-}
-
-#[fastrace::trace(properties = { "a": "{a}", "b": "{b}" })]
-fn fastrace_captured(a: u64, b: &str) -> u64 {
-    a.wrapping_add(b.len() as u64)
-}
-
-#[fastrace::trace]
-async fn fastrace_plain_async(a: u64, b: u64) -> u64 {
-    a.wrapping_mul(b)
-}
-
-/// A `tracing` layer that keeps what a span recorded when it closes.
-#[derive(Clone, Default)]
-struct SpanRecorder {
-    closed: Arc<Mutex<Vec<(&'static str, String)>>>,
-}
-
-struct Fields(String);
-
-struct FieldWriter<'a>(&'a mut String);
-
-impl tracing::field::Visit for FieldWriter<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write as _;
-        let _ = write!(self.0, "{}={value:?} ", field.name());
-    }
-}
-
-impl<S> tracing_subscriber::Layer<S> for SpanRecorder
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_new_span(
-        &self,
-        attributes: &tracing::span::Attributes<'_>,
-        id: &tracing::span::Id,
-        context: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = String::new();
-        attributes.record(&mut FieldWriter(&mut fields));
-        if let Some(span) = context.span(id) {
-            span.extensions_mut().insert(Fields(fields));
-        }
-    }
-
-    fn on_close(&self, id: tracing::span::Id, context: tracing_subscriber::layer::Context<'_, S>) {
-        if let Some(span) = context.span(&id) {
-            let fields = span.extensions_mut().remove::<Fields>().map(|f| f.0);
-            let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
-            closed.push((span.name(), fields.unwrap_or_default()));
-        }
-    }
-}
-
-struct DiscardReporter;
-
-impl fastrace::collector::Reporter for DiscardReporter {
-    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
-        black_box(spans);
-    }
 }
 
 /// Delivers what a sample recorded, outside its timing.
