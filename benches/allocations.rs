@@ -20,6 +20,9 @@ use tracing_subscriber::layer::SubscriberExt as _;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
+/// A named way of making `CALLS` calls under one root.
+type Case<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
 /// Calls per count: the root's own allocations are spread over them.
 const CALLS: u64 = 10_000;
 
@@ -53,7 +56,7 @@ fn main() {
         fastrace::flush();
     };
     let sync_calls = |call: Call| move || black_box(observed_root(CALLS, call)).as_nanos();
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "observe/sync/no_capture",
             Box::new(|| {

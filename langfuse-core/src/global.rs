@@ -6,6 +6,7 @@
 //! (`deliver_at_exit`), by a [`FlushGuard`] or by the flush at the end of an outermost
 //! observation.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -16,9 +17,13 @@ use crate::config::{Config, ConfigError};
 use crate::diagnostics;
 use crate::export::{ExportError, FlushReport, Stats};
 
-/// The process default: read on every record of a trace that follows it, so it is swapped
-/// rather than locked.
+/// The process default: read when a trace starts, and by its records once `init` replaced it,
+/// so it is swapped rather than locked.
 static DEFAULT: OnceLock<ArcSwap<Langfuse>> = OnceLock::new();
+
+/// How many times [`init`] replaced the default: a trace of the default holds the client it
+/// started with and compares this, one load, instead of reading the default per record.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Why [`init`] or [`Langfuse::new`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +87,7 @@ pub fn init(config: Config) -> Result<FlushGuard, InitError> {
     });
     if !installed {
         slot.store(Arc::new(client.clone()));
+        GENERATION.fetch_add(1, Ordering::Release);
     }
     Ok(FlushGuard::new(client, config.flush_timeout()))
 }
@@ -102,6 +108,11 @@ fn default_slot() -> &'static ArcSwap<Langfuse> {
         });
         ArcSwap::from_pointee(client)
     })
+}
+
+/// See [`GENERATION`].
+pub(crate) fn default_generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
 }
 
 pub(crate) fn ensure_default() {

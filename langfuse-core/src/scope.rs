@@ -35,10 +35,42 @@ pub(crate) struct TraceState {
     /// Set by an update, cleared when an observation takes the attributes along.
     undelivered: AtomicBool,
     attributes: Mutex<Option<Arc<TraceAttributes>>>,
-    /// The client the trace's records go to, `None` inside for the process default (whatever
-    /// it is when a record ends). Set when the root starts; for a trace continued from
-    /// elsewhere, at its first use here.
-    client: OnceLock<Option<Langfuse>>,
+    /// The client the trace's records go to. Set when the root starts; for a trace continued
+    /// from elsewhere, at its first use here.
+    client: OnceLock<Binding>,
+}
+
+/// Where a trace's records go.
+#[derive(Debug)]
+enum Binding {
+    /// The client in effect where the trace started.
+    Client(Langfuse),
+    /// The process default, held as it was at `generation`: while `init` has not replaced it
+    /// since, every record of the trace uses it without reading the default again.
+    Default { client: Langfuse, generation: u64 },
+}
+
+impl Binding {
+    /// The client in effect here.
+    fn here() -> Self {
+        match crate::client::scoped() {
+            Some(client) => Self::Client(client),
+            None => {
+                // Read before the default: a replacement in between shows as a newer
+                // generation at the next use, never as a stale client taken for current.
+                let generation = crate::global::default_generation();
+                let client = crate::global::with_default(Langfuse::clone);
+                Self::Default { client, generation }
+            }
+        }
+    }
+
+    /// The client as it was bound.
+    fn client(&self) -> &Langfuse {
+        match self {
+            Self::Client(client) | Self::Default { client, .. } => client,
+        }
+    }
 }
 
 impl TraceState {
@@ -55,9 +87,8 @@ impl TraceState {
         }
     }
 
-    /// A trace begun here, going to `client` (`None`: the process default), kept or not as
-    /// its client decided.
-    fn begun(id: TraceId, start: Start, client: Option<Langfuse>) -> Self {
+    /// A trace begun here, going to `client`, kept or not as that client decided.
+    fn begun(id: TraceId, start: Start, client: Binding) -> Self {
         let mut trace = Self::new(id, 1.0);
         trace.sampled = start.sampled && !start.shed;
         trace.shed = start.shed;
@@ -68,9 +99,13 @@ impl TraceState {
     /// Runs `use_it` with the trace's client. A trace continued from elsewhere takes the
     /// client in effect where it is first used here: its first observation, event or score.
     pub(crate) fn with_client<R>(&self, use_it: impl FnOnce(&Langfuse) -> R) -> R {
-        match self.client.get_or_init(crate::client::scoped) {
-            Some(client) => use_it(client),
-            None => crate::global::with_default(use_it),
+        match self.client.get_or_init(Binding::here) {
+            Binding::Default { generation, .. }
+                if *generation != crate::global::default_generation() =>
+            {
+                crate::global::with_default(use_it)
+            }
+            binding => use_it(binding.client()),
         }
     }
 
@@ -350,12 +385,9 @@ pub(crate) fn begin(
             (trace, parent.id(), parent.is_remote())
         }
         None => {
-            let client = crate::client::scoped();
+            let client = Binding::here();
             let id = TraceId::random();
-            let start = match &client {
-                Some(client) => Start::decide(client.exporter(), id),
-                None => crate::global::with_default(|client| Start::decide(client.exporter(), id)),
-            }?;
+            let start = Start::decide(client.client().exporter(), id)?;
             (Arc::new(TraceState::begun(id, start, client)), None, true)
         }
     };
