@@ -15,7 +15,6 @@ use calls::*;
 use fastrace::future::FutureExt as _;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use tracing::Instrument as _;
-use tracing_subscriber::layer::SubscriberExt as _;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -38,23 +37,10 @@ fn per_call(run: impl FnOnce()) -> (f64, f64) {
 }
 
 fn main() {
-    let (_server, _guard) = support::init_held_back();
-    let recorder = SpanRecorder::default();
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(recorder.clone()))
-        .expect("first subscriber");
-    fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
+    let (_server, _guard, recorder) = set_up();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let settle = || {
-        support::settle();
-        recorder
-            .closed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        fastrace::flush();
-    };
     let sync_calls = |call: Call| move || black_box(observed_root(CALLS, call)).as_nanos();
     let cases: Vec<Case<'_>> = vec![
         (
@@ -150,9 +136,9 @@ fn main() {
     for (name, run) in &cases {
         // Once to warm up thread-locals and buffers, then counted.
         run();
-        settle();
+        recorder.settle();
         let (allocations, bytes) = per_call(run);
-        settle();
+        recorder.settle();
         println!("| {name} | {allocations:.2} | {bytes:.0} |");
     }
 }

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use calls::*;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tracing::Instrument as _;
-use tracing_subscriber::layer::SubscriberExt as _;
 
 /// Calls timed between flushes; large enough that the flush's own cost is outside the figure.
 const CHUNK: u64 = 10_000;
@@ -37,29 +36,14 @@ fn chunked(
     while left > 0 {
         let calls = left.min(CHUNK);
         elapsed += chunk(calls);
-        settle(recorder);
+        recorder.settle();
         left -= calls;
     }
     elapsed
 }
 
-/// Delivers what a sample recorded, outside its timing.
-fn settle(recorder: &SpanRecorder) {
-    support::settle();
-    recorder
-        .closed
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
-    fastrace::flush();
-}
-
 fn per_call(c: &mut Criterion) {
-    let (_server, _guard) = support::init_held_back();
-    let recorder = SpanRecorder::default();
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(recorder.clone()))
-        .expect("first subscriber");
-    fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
+    let (_server, _guard, recorder) = set_up();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

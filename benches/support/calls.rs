@@ -127,10 +127,38 @@ where
     }
 }
 
-pub(crate) struct DiscardReporter;
+struct DiscardReporter;
 
 impl fastrace::collector::Reporter for DiscardReporter {
     fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
         black_box(spans);
+    }
+}
+
+/// Points the exporter at a held-back loopback server (see `support::init_held_back`) and
+/// installs the `tracing` subscriber and the `fastrace` reporter; keep what it returns alive.
+pub(crate) fn set_up() -> (
+    langfuse_observe_testing::TestServer,
+    langfuse_observe::FlushGuard,
+    SpanRecorder,
+) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let (server, guard) = crate::support::init_held_back();
+    let recorder = SpanRecorder::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(recorder.clone()))
+        .expect("first subscriber");
+    fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
+    (server, guard, recorder)
+}
+
+impl SpanRecorder {
+    /// Delivers what every library recorded so far, outside the timing.
+    pub(crate) fn settle(&self) {
+        crate::support::settle();
+        self.closed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        fastrace::flush();
     }
 }
