@@ -190,10 +190,14 @@ pub(crate) fn scoped() -> Option<Langfuse> {
 }
 
 /// Whether an instrumented call can record anything at all: false, and cheap, until a client
-/// that accepts records exists.
+/// that accepts records exists. The process default is made from the environment only when no
+/// other client is, so a program that uses only its own clients never gets one (nor its
+/// notice about missing keys) unless a trace starts with none in effect.
 pub(crate) fn any_enabled() -> bool {
-    crate::global::ensure_default();
-    ANY_ENABLED.load(Ordering::Relaxed)
+    ANY_ENABLED.load(Ordering::Relaxed) || {
+        crate::global::ensure_default();
+        ANY_ENABLED.load(Ordering::Relaxed)
+    }
 }
 
 /// Restores the client in effect before [`Langfuse::set_default`] when dropped. Bound to
