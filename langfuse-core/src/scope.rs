@@ -76,24 +76,29 @@ impl Binding {
 impl TraceState {
     /// A trace whose client is not known yet: one continued from elsewhere.
     pub(crate) fn new(id: TraceId, sample_rate: f64) -> Self {
-        Self {
-            id,
-            sampled: sampled(id, sample_rate),
-            shed: false,
-            has_attributes: AtomicBool::new(false),
-            undelivered: AtomicBool::new(false),
-            attributes: Mutex::new(None),
-            client: OnceLock::new(),
-        }
+        Self::with(id, sampled(id, sample_rate), false, OnceLock::new())
     }
 
     /// A trace begun here, going to `client`, kept or not as that client decided.
     fn begun(id: TraceId, start: Start, client: Binding) -> Self {
-        let mut trace = Self::new(id, 1.0);
-        trace.sampled = start.sampled && !start.shed;
-        trace.shed = start.shed;
-        let _ = trace.client.set(client);
-        trace
+        Self::with(
+            id,
+            start.sampled && !start.shed,
+            start.shed,
+            OnceLock::from(client),
+        )
+    }
+
+    fn with(id: TraceId, sampled: bool, shed: bool, client: OnceLock<Binding>) -> Self {
+        Self {
+            id,
+            sampled,
+            shed,
+            has_attributes: AtomicBool::new(false),
+            undelivered: AtomicBool::new(false),
+            attributes: Mutex::new(None),
+            client,
+        }
     }
 
     /// Runs `use_it` with the trace's client. A trace continued from elsewhere takes the
@@ -170,6 +175,7 @@ pub(crate) fn sampled(id: TraceId, rate: f64) -> bool {
 /// observation's builder.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Behaviour {
+    /// Whether the output is recorded: the function's option and the client's capture setting.
     pub(crate) capture_output: bool,
     pub(crate) flush: bool,
 }
@@ -372,7 +378,7 @@ impl Start {
 pub(crate) fn begin(
     name: Cow<'static, str>,
     kind: ObservationType,
-    behaviour: Behaviour,
+    mut behaviour: Behaviour,
     prepare: impl FnOnce(&mut Observation),
 ) -> Option<Scope> {
     if !crate::client::any_enabled() || crate::export::on_export_thread() {
@@ -380,10 +386,11 @@ pub(crate) fn begin(
     }
     let parent = crate::context::current();
     let (trace, parent_id, local_root) = match &parent {
-        Some(parent) => {
-            let trace = Arc::clone(parent.trace_state());
-            (trace, parent.id(), parent.is_remote())
-        }
+        Some(parent) => (
+            Arc::clone(parent.trace_state()),
+            parent.id(),
+            parent.is_remote(),
+        ),
         None => {
             let client = Binding::here();
             let id = TraceId::random();
@@ -393,6 +400,8 @@ pub(crate) fn begin(
     };
     let capture_io =
         trace.with_client(|client| client.exporter().settings().map(|s| s.capture_io))?;
+    // Decided once, here, rather than asked of the client again when the call returns.
+    behaviour.capture_output &= capture_io;
     let id = ObservationId::random();
     // A sampled-out trace still needs a current observation, so its children know they are
     // sampled out too; it just never gets a record.
@@ -440,10 +449,6 @@ impl Scope {
     /// Whether the return value should be captured at all.
     pub fn wants_output(&self) -> bool {
         self.active.behaviour.capture_output
-            && self
-                .active
-                .trace
-                .with_client(|client| client.exporter().settings().is_some_and(|s| s.capture_io))
     }
 
     /// Records the return value, unless the body already set the output explicitly.
