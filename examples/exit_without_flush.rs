@@ -6,7 +6,9 @@
 //! - `exit`: `std::process::exit` inside the outermost observation, after two steps ended;
 //! - `panic`: the handler runs, then `main` panics;
 //! - `cancelled`: the outermost observation, an `async fn`, is cancelled by
-//!   `tokio::time::timeout` after its first step, so it never reaches its own flush.
+//!   `tokio::time::timeout` after its first step, so it never reaches its own flush;
+//! - `dropped-client`: the handler runs three times under a client of its own, which `main`
+//!   drops before it returns.
 //!
 //! ```sh
 //! LANGFUSE_PUBLIC_KEY=pk-lf-… LANGFUSE_SECRET_KEY=sk-lf-… cargo run --example exit_without_flush -- return
@@ -52,6 +54,16 @@ fn main() {
                 tokio::time::timeout(std::time::Duration::from_millis(50), slow_job()).await
             });
             println!("timed out: {}", outcome.is_err());
+        }
+        Some("dropped-client") => {
+            let config = langfuse_observe::Config::from_env().expect("a valid environment");
+            let client = langfuse_observe::Langfuse::new(&config).expect("the client starts");
+            client.run(|| {
+                for request in 0..3 {
+                    println!("{}", handle(request));
+                }
+            });
+            drop(client);
         }
         Some("panic") => {
             handle(1);

@@ -29,6 +29,18 @@ fn records_pending_when_main_returns_are_delivered() {
     );
 }
 
+/// The exit also waits for the last delivery of a client whose last handle was dropped.
+#[test]
+fn records_of_a_dropped_client_are_delivered_at_exit() {
+    let server = TestServer::start();
+    let output = run_example_with("exit_without_flush", &server, &["dropped-client"]);
+    assert!(output.status.success());
+    assert_eq!(
+        names(&server),
+        ["handle", "handle", "handle", "step", "step", "step"]
+    );
+}
+
 #[test]
 fn records_pending_at_process_exit_are_delivered() {
     let server = TestServer::start();

@@ -164,28 +164,78 @@ impl ProjectId {
     }
 }
 
+/// A client started in this process, as the delivery at exit finds it.
+#[derive(Clone)]
+struct Started {
+    client: std::sync::Weak<Shared>,
+    // What the exit needs of a client whose last handle is gone: its worker goes on
+    // delivering what it held, and the exit waits for that too.
+    queue: Arc<Queue>,
+    health: Arc<Health>,
+    settings: Settings,
+}
+
+impl Started {
+    /// Whether the exit may have to deliver or wait for something of this client.
+    fn live(&self) -> bool {
+        self.client.strong_count() > 0 || Stats::read(&self.queue).pending() > 0
+    }
+
+    /// The exit of a client whose last handle was dropped: waits, within
+    /// `LANGFUSE_FLUSH_TIMEOUT`, for its worker's last delivery, and says what it could not
+    /// deliver.
+    fn await_last_delivery(&self) {
+        if !self.settings.flush_at_exit {
+            return;
+        }
+        let timeout = self.settings.flush_timeout;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut pending = Stats::read(&self.queue).pending();
+        while pending > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            pending = Stats::read(&self.queue).pending();
+        }
+        report_undelivered(&self.health, pending, timeout, "at exit");
+    }
+}
+
 /// Every client started in this process, for the delivery at exit.
-static STARTED: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
+static STARTED: Mutex<Vec<Started>> = Mutex::new(Vec::new());
 
 /// Delivers what every client still holds as the process exits; see
 /// [`Exporter::deliver_at_exit`].
 pub(crate) fn deliver_all_at_exit() {
-    let started: Vec<_> = lock_started()
-        .iter()
-        .filter_map(std::sync::Weak::upgrade)
-        .collect();
-    for shared in started {
-        Exporter {
-            shared: Some(shared),
+    // Cloned out, so that no lock is held while delivering.
+    let started: Vec<Started> = lock_started().clone();
+    for started in started {
+        match started.client.upgrade() {
+            Some(shared) => Exporter {
+                shared: Some(shared),
+            }
+            .deliver_at_exit(),
+            None => started.await_last_delivery(),
         }
-        .deliver_at_exit();
     }
 }
 
-fn lock_started() -> std::sync::MutexGuard<'static, Vec<std::sync::Weak<Shared>>> {
+fn lock_started() -> std::sync::MutexGuard<'static, Vec<Started>> {
     STARTED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Says on one line how many records a last flush (`when`: at exit, by the guard) could not
+/// deliver, and why.
+fn report_undelivered(health: &Health, lost: u64, timeout: Duration, when: &str) {
+    if lost == 0 {
+        return;
+    }
+    let reason = health
+        .last_failure()
+        .unwrap_or_else(|| format!("not delivered within the flush deadline ({timeout:?})"));
+    diagnostics::notice(format_args!(
+        "{lost} records not delivered {when}: {reason}"
+    ));
 }
 
 struct Shared {
@@ -297,8 +347,13 @@ impl Exporter {
             worker: Mutex::new(Some(handle)),
         });
         let mut started = lock_started();
-        started.retain(|client| client.strong_count() > 0);
-        started.push(Arc::downgrade(&shared));
+        started.retain(Started::live);
+        started.push(Started {
+            client: Arc::downgrade(&shared),
+            queue: Arc::clone(&shared.queue),
+            health: Arc::clone(&shared.health),
+            settings: shared.settings,
+        });
         Ok(Self {
             shared: Some(shared),
         })
@@ -539,20 +594,15 @@ impl Exporter {
         }
     }
 
-    /// Says on one line how many records a last flush (`when`: at exit, by the guard) could
-    /// not deliver, and why.
     fn report_undelivered(&self, report: &FlushReport, timeout: Duration, when: &str) {
-        let lost = report.pending + report.failed;
-        let Some(shared) = self.shared.as_ref().filter(|_| lost > 0) else {
-            return;
-        };
-        let reason = shared
-            .health
-            .last_failure()
-            .unwrap_or_else(|| format!("not delivered within the flush deadline ({timeout:?})"));
-        diagnostics::notice(format_args!(
-            "{lost} records not delivered {when}: {reason}"
-        ));
+        if let Some(shared) = &self.shared {
+            report_undelivered(
+                &shared.health,
+                report.pending + report.failed,
+                timeout,
+                when,
+            );
+        }
     }
 
     /// Blocks the calling thread until everything recorded before the call is exported or has
