@@ -68,10 +68,8 @@ impl Collected {
             }
             return Some(CapturedValue::text(text));
         }
-        let mut array: Vec<&CapturedValue> = self.items.iter().collect();
         let marker = marker.map(CapturedValue::text);
-        array.extend(marker.as_ref());
-        Some(CapturedValue::json(&array))
+        Some(CapturedValue::array(self.items.iter().chain(&marker)))
     }
 }
 

@@ -70,6 +70,25 @@ impl CapturedValue {
         Self(Repr::Json(json))
     }
 
+    /// The JSON array of `values`, each as it serializes (text as a JSON string). Built by
+    /// joining, since this module wrote every JSON document: a stream's thousands of items
+    /// are not parsed again.
+    pub(crate) fn array<'a>(values: impl IntoIterator<Item = &'a CapturedValue>) -> Self {
+        let mut json = Vec::from(b"[".as_slice());
+        for (index, value) in values.into_iter().enumerate() {
+            if index > 0 {
+                json.push(b',');
+            }
+            match &value.0 {
+                Repr::Json(document) => json.extend_from_slice(document.as_bytes()),
+                // A string always serializes.
+                Repr::Text(text) => drop(serde_json::to_writer(&mut json, text)),
+            }
+        }
+        json.push(b']');
+        Self(Repr::Json(String::from_utf8(json).unwrap_or_default()))
+    }
+
     /// Whether the value is plain text rather than a JSON document.
     pub fn is_text(&self) -> bool {
         matches!(self.0, Repr::Text(_))
@@ -779,5 +798,19 @@ mod tests {
         let message = (&&&&Capture(&error)).__lf_error_message();
         assert!(message.len() <= MAX_MESSAGE_BYTES);
         assert!(message.ends_with(TRUNCATION_MARKER));
+    }
+
+    #[test]
+    fn an_array_joined_from_captured_values_is_what_serializing_them_gives() {
+        let values = [
+            CapturedValue::json(&1),
+            CapturedValue::text("quote \" and \\ and \u{1F600}\n"),
+            CapturedValue::json(&serde_json::json!({"k": [1, null, "x"]})),
+            CapturedValue::json(&"a string from Serialize"),
+            CapturedValue::text(""),
+        ];
+        let joined = CapturedValue::array(&values);
+        assert_eq!(joined, CapturedValue::json(&values));
+        assert_eq!(CapturedValue::array(&[]).as_str(), "[]");
     }
 }
