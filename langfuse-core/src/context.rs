@@ -237,14 +237,17 @@ impl Drop for ContextGuard {
 }
 
 pub(crate) fn current() -> Option<Current> {
-    CURRENT
-        .try_with(|current| {
-            let active = current.take();
-            current.set(active.clone());
-            active
-        })
-        .ok()
-        .flatten()
+    with_current(|active| active.cloned())
+}
+
+/// Runs `look` on what is current, without taking a reference to it: the start of every
+/// observation asks, and most need only its trace.
+pub(crate) fn with_current<R>(look: impl FnOnce(Option<&Current>) -> R) -> R {
+    let active = CURRENT.try_with(Cell::take).ok().flatten();
+    let seen = look(active.as_ref());
+    // The slot may already be gone while the thread itself shuts down.
+    let _ = CURRENT.try_with(|current| current.set(active));
+    seen
 }
 
 pin_project_lite::pin_project! {

@@ -384,13 +384,17 @@ pub(crate) fn begin(
     if !crate::client::any_enabled() || crate::export::on_export_thread() {
         return None;
     }
-    let parent = crate::context::current();
-    let (trace, parent_id, local_root) = match &parent {
-        Some(parent) => (
-            Arc::clone(parent.trace_state()),
-            parent.id(),
-            parent.is_remote(),
-        ),
+    let parent = crate::context::with_current(|parent| {
+        parent.map(|parent| {
+            (
+                Arc::clone(parent.trace_state()),
+                parent.id(),
+                parent.is_remote(),
+            )
+        })
+    });
+    let (trace, parent_id, local_root) = match parent {
+        Some(parent) => parent,
         None => {
             let client = Binding::here();
             let id = TraceId::random();
