@@ -8,11 +8,11 @@ use std::future::Future;
 
 pub use crate::capture::{
     Capture, CaptureDebug, CaptureSerialize, CaptureText, CaptureTypeName, CapturedValue,
-    ErrorDebug, ErrorDisplay, ErrorTypeName, Inputs, Item, NotResult, SplitResult,
+    ErrorDebug, ErrorDisplay, ErrorTypeName, Inputs, Items, NotResult, SplitResult, Transform,
 };
 pub use crate::observation::ObservationType;
 pub use crate::scope::{start, EndOnReturn, Meta, Observed, Scope};
-pub use crate::stream::{observe_iter, observe_stream, Opening, Transform};
+pub use crate::stream::{observe_iter, observe_stream, Opening};
 
 // A body moved into a closure is handed straight to a function taking `FnOnce`: a closure's
 // kind comes from where it is written, and only as `FnOnce` may it return borrows of what it

@@ -14,64 +14,9 @@ use std::time::SystemTime;
 
 use futures_core::stream::{FusedStream, Stream};
 
-use crate::capture::{CapturedValue, Item, TRUNCATION_MARKER};
+use crate::capture::{Items, Transform};
 use crate::observation::{GenerationDetails, Level, ObservationType};
 use crate::scope::{RootFlush, Scope};
-
-/// Items kept for the output; past this, they are counted and named in a marker.
-const MAX_ITEMS: usize = 10_000;
-/// Bytes of items kept for the output; the record as a whole is cut later if still too big.
-const MAX_BYTES: usize = 512 * 1024;
-
-/// Turns the captured items into the output, for `#[observe(transform = path)]`.
-#[doc(hidden)]
-pub type Transform = fn(&[serde_json::Value]) -> CapturedValue;
-
-/// The items seen so far, within limits.
-#[derive(Debug, Default)]
-struct Collected {
-    items: Vec<CapturedValue>,
-    bytes: usize,
-    all_text: bool,
-    left_out: usize,
-}
-
-impl Collected {
-    fn push(&mut self, value: CapturedValue, text: bool) {
-        if self.items.len() >= MAX_ITEMS || self.bytes + value.len() > MAX_BYTES {
-            self.left_out += 1;
-            return;
-        }
-        self.all_text = (self.items.is_empty() || self.all_text) && text;
-        self.bytes += value.len();
-        self.items.push(value);
-    }
-
-    fn output(self, transform: Option<Transform>) -> Option<CapturedValue> {
-        if let Some(transform) = transform {
-            let values: Vec<serde_json::Value> = self
-                .items
-                .iter()
-                .map(CapturedValue::to_json_value)
-                .collect();
-            return Some(transform(&values));
-        }
-        if self.items.is_empty() && self.left_out == 0 {
-            return None;
-        }
-        let marker = (self.left_out > 0)
-            .then(|| format!("{TRUNCATION_MARKER} {} more items", self.left_out));
-        if self.all_text {
-            let mut text: String = self.items.iter().map(CapturedValue::as_str).collect();
-            if let Some(marker) = marker {
-                text.push_str(&marker);
-            }
-            return Some(CapturedValue::text(text));
-        }
-        let marker = marker.map(CapturedValue::text);
-        Some(CapturedValue::array(self.items.iter().chain(&marker)))
-    }
-}
 
 /// The observation side of an observed iterator or stream, shared by both wrappers. Its drop
 /// ends an observation whose items were not consumed to the end.
@@ -80,7 +25,7 @@ struct Tracker<C> {
     record: C,
     transform: Option<Transform>,
     capture: bool,
-    collected: Collected,
+    collected: Items,
     /// Items the consumer took so far.
     read: usize,
 }
@@ -93,14 +38,14 @@ impl<C> Tracker<C> {
             record,
             transform,
             capture,
-            collected: Collected::default(),
+            collected: Items::default(),
             read: 0,
         }
     }
 
     fn item<T>(&mut self, item: &T)
     where
-        C: Fn(&T, bool) -> Item,
+        C: Fn(&T, Option<&mut Items>) -> Option<String>,
     {
         let Some(scope) = self.scope.as_mut() else {
             return;
@@ -117,10 +62,9 @@ impl<C> Tracker<C> {
                 }
             });
         }
-        match (self.record)(item, self.capture) {
-            Item::Value { value, text } => self.collected.push(value, text),
-            Item::Error(message) => scope.error(message),
-            Item::Nothing => {}
+        let items = self.capture.then_some(&mut self.collected);
+        if let Some(message) = (self.record)(item, items) {
+            scope.error(message);
         }
     }
 
@@ -168,7 +112,7 @@ pub struct ObservedIter<I, C> {
     tracker: Tracker<C>,
 }
 
-impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> ObservedIter<I, C> {
+impl<I: Iterator, C: Fn(&I::Item, Option<&mut Items>) -> Option<String>> ObservedIter<I, C> {
     /// Observes `inner` under `scope`; `record` captures each item.
     pub fn new(scope: Option<Scope>, inner: I, record: C, transform: Option<Transform>) -> Self {
         Self {
@@ -178,7 +122,9 @@ impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> ObservedIter<I, C> {
     }
 }
 
-impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> Iterator for ObservedIter<I, C> {
+impl<I: Iterator, C: Fn(&I::Item, Option<&mut Items>) -> Option<String>> Iterator
+    for ObservedIter<I, C>
+{
     type Item = I::Item;
 
     fn next(&mut self) -> Option<I::Item> {
@@ -190,7 +136,7 @@ impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> Iterator for ObservedIter<I, C>
     }
 }
 
-impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> ObservedIter<I, C> {
+impl<I: Iterator, C: Fn(&I::Item, Option<&mut Items>) -> Option<String>> ObservedIter<I, C> {
     /// Takes one item from either end, with the observation current while the inner
     /// iterator works, and ends the observation when there is none left.
     fn step(&mut self, take: impl FnOnce(&mut I) -> Option<I::Item>) -> Option<I::Item> {
@@ -211,15 +157,18 @@ impl<I: Iterator, C: Fn(&I::Item, bool) -> Item> ObservedIter<I, C> {
     }
 }
 
-impl<I: DoubleEndedIterator, C: Fn(&I::Item, bool) -> Item> DoubleEndedIterator
-    for ObservedIter<I, C>
+impl<I: DoubleEndedIterator, C: Fn(&I::Item, Option<&mut Items>) -> Option<String>>
+    DoubleEndedIterator for ObservedIter<I, C>
 {
     fn next_back(&mut self) -> Option<I::Item> {
         self.step(DoubleEndedIterator::next_back)
     }
 }
 
-impl<I: FusedIterator, C: Fn(&I::Item, bool) -> Item> FusedIterator for ObservedIter<I, C> {}
+impl<I: FusedIterator, C: Fn(&I::Item, Option<&mut Items>) -> Option<String>> FusedIterator
+    for ObservedIter<I, C>
+{
+}
 
 impl<I: std::fmt::Debug, C> std::fmt::Debug for ObservedIter<I, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -237,7 +186,10 @@ impl<S: std::fmt::Debug, C> std::fmt::Debug for ObservedStream<S, C> {
     }
 }
 
-impl<I: ExactSizeIterator, C: Fn(&I::Item, bool) -> Item> ExactSizeIterator for ObservedIter<I, C> {}
+impl<I: ExactSizeIterator, C: Fn(&I::Item, Option<&mut Items>) -> Option<String>> ExactSizeIterator
+    for ObservedIter<I, C>
+{
+}
 
 pin_project_lite::pin_project! {
     /// A stream whose observation ends when it is exhausted or dropped.
@@ -252,7 +204,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<S: Stream, C: Fn(&S::Item, bool) -> Item> ObservedStream<S, C> {
+impl<S: Stream, C: Fn(&S::Item, Option<&mut Items>) -> Option<String>> ObservedStream<S, C> {
     /// Observes `inner` under `scope`; `record` captures each item.
     pub fn new(scope: Option<Scope>, inner: S, record: C, transform: Option<Transform>) -> Self {
         Self {
@@ -263,7 +215,9 @@ impl<S: Stream, C: Fn(&S::Item, bool) -> Item> ObservedStream<S, C> {
     }
 }
 
-impl<S: Stream, C: Fn(&S::Item, bool) -> Item> Stream for ObservedStream<S, C> {
+impl<S: Stream, C: Fn(&S::Item, Option<&mut Items>) -> Option<String>> Stream
+    for ObservedStream<S, C>
+{
     type Item = S::Item;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<S::Item>> {
@@ -297,7 +251,9 @@ impl<S: Stream, C: Fn(&S::Item, bool) -> Item> Stream for ObservedStream<S, C> {
     }
 }
 
-impl<S: FusedStream, C: Fn(&S::Item, bool) -> Item> FusedStream for ObservedStream<S, C> {
+impl<S: FusedStream, C: Fn(&S::Item, Option<&mut Items>) -> Option<String>> FusedStream
+    for ObservedStream<S, C>
+{
     fn is_terminated(&self) -> bool {
         self.flushing.is_none() && self.inner.is_terminated()
     }
@@ -339,7 +295,7 @@ impl<F: Future> Future for Opening<F> {
 /// Observes a stream (for `#[observe]` expansions, where a function is easier to name than a
 /// constructor of a type with a closure parameter).
 #[doc(hidden)]
-pub fn observe_stream<S: Stream, C: Fn(&S::Item, bool) -> Item>(
+pub fn observe_stream<S: Stream, C: Fn(&S::Item, Option<&mut Items>) -> Option<String>>(
     scope: Option<Scope>,
     inner: S,
     record: C,
@@ -350,63 +306,11 @@ pub fn observe_stream<S: Stream, C: Fn(&S::Item, bool) -> Item>(
 
 /// Observes an iterator (for `#[observe]` expansions).
 #[doc(hidden)]
-pub fn observe_iter<I: Iterator, C: Fn(&I::Item, bool) -> Item>(
+pub fn observe_iter<I: Iterator, C: Fn(&I::Item, Option<&mut Items>) -> Option<String>>(
     scope: Option<Scope>,
     inner: I,
     record: C,
     transform: Option<Transform>,
 ) -> ObservedIter<I, C> {
     ObservedIter::new(scope, inner, record, transform)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_items_are_joined_and_others_form_an_array() {
-        let mut text = Collected::default();
-        text.push(CapturedValue::text("Hel"), true);
-        text.push(CapturedValue::text("lo"), true);
-        assert_eq!(text.output(None), Some(CapturedValue::text("Hello")));
-
-        let mut mixed = Collected::default();
-        mixed.push(CapturedValue::text("a"), true);
-        mixed.push(CapturedValue::json(&1), false);
-        assert_eq!(mixed.output(None).unwrap().as_str(), r#"["a",1]"#);
-    }
-
-    #[test]
-    fn items_past_the_limit_are_counted_in_a_marker() {
-        let mut many = Collected::default();
-        for _ in 0..MAX_ITEMS + 3 {
-            many.push(CapturedValue::text("x"), true);
-        }
-        let output = many.output(None).unwrap();
-        assert!(output
-            .as_str()
-            .ends_with(&format!("{TRUNCATION_MARKER} 3 more items")));
-    }
-
-    #[test]
-    fn a_transform_sees_every_kept_item_as_json() {
-        let mut items = Collected::default();
-        items.push(
-            CapturedValue::json(&serde_json::json!({"delta": "Hi"})),
-            false,
-        );
-        items.push(
-            CapturedValue::json(&serde_json::json!({"delta": "!"})),
-            false,
-        );
-        fn deltas(items: &[serde_json::Value]) -> CapturedValue {
-            CapturedValue::text(
-                items
-                    .iter()
-                    .filter_map(|i| i["delta"].as_str())
-                    .collect::<String>(),
-            )
-        }
-        assert_eq!(items.output(Some(deltas)), Some(CapturedValue::text("Hi!")));
-    }
 }

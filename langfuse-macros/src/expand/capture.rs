@@ -24,10 +24,14 @@ pub(crate) fn value(private: &TokenStream, reference: TokenStream) -> TokenStrea
     capture_call(private, reference, quote!(__lf_capture()))
 }
 
-/// `reference` is an expression of type `&T`, an item of a stream or iterator; yields what the
-/// observation records of it.
-pub(crate) fn item(private: &TokenStream, reference: TokenStream) -> TokenStream {
-    capture_call(private, reference, quote!(__lf_item()))
+/// `reference` is an expression of type `&T`, an item of a stream or iterator; keeps it in
+/// `items`, the output's items.
+pub(crate) fn item(
+    private: &TokenStream,
+    reference: TokenStream,
+    items: TokenStream,
+) -> TokenStream {
+    capture_call(private, reference, quote!(__lf_item(#items)))
 }
 
 /// `reference` is an expression of type `&E`; yields the error's message.

@@ -87,39 +87,45 @@ enum Context {
     Async,
 }
 
-/// The closure that turns an item into what the observation records: the value (when output
-/// is captured), or, for an `Err` item, the error's message. Whether an item is a `Result` is
-/// decided by its type where the closure is checked, so it works for items behind an alias.
+/// The closure that records an item: keeps its value among the output's items when output
+/// is captured, and gives an `Err` item's message. Whether an item is a `Result` is decided by
+/// its type where the closure is checked, so it works for items behind an alias.
 fn record_item(plan: &Plan, private: &TokenStream, sequence: &Sequence) -> TokenStream {
     let item = sequence.item.as_ref().filter(|ty| capture::nameable(ty));
     let annotation = item.map(|ty| quote!(: &#ty));
-    let value = |reference: TokenStream| {
+    let keep = |reference: TokenStream| {
         if !plan.capture_output {
-            return quote!(#private::Item::Nothing);
+            return quote!();
         }
-        let captured = capture::item(private, reference);
+        let kept = capture::item(private, reference, quote!(__lf_items));
         quote! {
-            if __lf_capture {
-                #captured
-            } else {
-                #private::Item::Nothing
+            if let ::core::option::Option::Some(__lf_items) = __lf_items {
+                #kept;
             }
         }
     };
-    let ok = value(quote!(__lf_value));
-    let whole = value(quote!(__lf_item));
+    let ok = keep(quote!(__lf_value));
+    let whole = keep(quote!(__lf_item));
     let message = capture::error_message(private, quote!(__lf_error));
     quote! {
         #[allow(unused_variables)]
-        |__lf_item #annotation, __lf_capture: bool| -> #private::Item {
+        |__lf_item #annotation, __lf_items: ::core::option::Option<&mut #private::Items>|
+            -> ::core::option::Option<::std::string::String>
+        {
             #[allow(unused_imports)]
             use #private::{NotResult as _, SplitResult as _};
             match (&&#private::Capture(__lf_item)).__lf_split() {
-                ::core::option::Option::Some(::core::result::Result::Ok(__lf_value)) => #ok,
-                ::core::option::Option::Some(::core::result::Result::Err(__lf_error)) => {
-                    #private::Item::Error(#message)
+                ::core::option::Option::Some(::core::result::Result::Ok(__lf_value)) => {
+                    #ok
+                    ::core::option::Option::None
                 }
-                ::core::option::Option::None => #whole,
+                ::core::option::Option::Some(::core::result::Result::Err(__lf_error)) => {
+                    ::core::option::Option::Some(#message)
+                }
+                ::core::option::Option::None => {
+                    #whole
+                    ::core::option::Option::None
+                }
             }
         }
     }
