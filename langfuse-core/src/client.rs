@@ -193,11 +193,13 @@ pub(crate) fn scoped() -> Option<Langfuse> {
 /// that accepts records exists. The process default is made from the environment only when no
 /// other client is, so a program that uses only its own clients never gets one (nor its
 /// notice about missing keys) unless a trace starts with none in effect.
+#[inline]
 pub(crate) fn any_enabled() -> bool {
-    ANY_ENABLED.load(Ordering::Relaxed) || {
-        crate::global::ensure_default();
-        ANY_ENABLED.load(Ordering::Relaxed)
-    }
+    ANY_ENABLED.load(Ordering::Relaxed)
+        || (!crate::global::default_exists() && {
+            crate::global::ensure_default();
+            ANY_ENABLED.load(Ordering::Relaxed)
+        })
 }
 
 /// Restores the client in effect before [`Langfuse::set_default`] when dropped. Bound to

@@ -115,6 +115,12 @@ pub(crate) fn default_generation() -> u64 {
     GENERATION.load(Ordering::Acquire)
 }
 
+/// Whether the process default was made: once it was, a disabled call checks two flags.
+#[inline]
+pub(crate) fn default_exists() -> bool {
+    DEFAULT.get().is_some()
+}
+
 pub(crate) fn ensure_default() {
     default_slot();
 }
