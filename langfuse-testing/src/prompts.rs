@@ -145,9 +145,15 @@ impl PromptLibrary {
         let mut labels = new.labels;
         labels.push(LATEST.to_owned());
         labels.dedup();
+        // Tags belong to the prompt: new ones replace them on every version, and a version
+        // created without any keeps the prompt's.
+        let tags = match self.versions.iter().rev().find(|v| v.name == new.name) {
+            Some(previous) if new.tags.is_empty() => previous.tags.clone(),
+            _ => new.tags,
+        };
         for other in self.versions.iter_mut().filter(|v| v.name == new.name) {
             other.labels.retain(|label| !labels.contains(label));
-            other.tags.clone_from(&new.tags);
+            other.tags.clone_from(&tags);
         }
         self.versions.push(PromptVersion {
             name: new.name,
@@ -156,7 +162,7 @@ impl PromptLibrary {
             prompt: new.prompt,
             config: new.config,
             labels,
-            tags: new.tags,
+            tags,
             commit_message: new.commit_message,
             created_at: time::iso(time::now_millis()),
         });
