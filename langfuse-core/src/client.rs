@@ -180,7 +180,7 @@ impl Langfuse {
     }
 
     /// A request for the prompt `name` (folders included, as in `support/answer`): set a
-    /// label or version and a fallback, then fetch it. See [`crate::prompt`] for the cache.
+    /// label or version and a fallback, then fetch it. See [`crate::prompt`](mod@crate::prompt) for the cache.
     ///
     /// ```no_run
     /// # use langfuse_observe_core::client::Langfuse;

@@ -246,7 +246,7 @@ mod tests {
     fn answer(library: &PromptLibrary, name: &str, selector: Selector) -> Option<Value> {
         library
             .answer(name, &selector, "p")
-            .map(|body| serde_json::from_str(&body).unwrap())
+            .map(|body| serde_json::from_str(&body).expect("JSON"))
     }
 
     #[test]
@@ -257,15 +257,16 @@ mod tests {
             1
         );
         assert_eq!(library.create(NewPrompt::text("a", "two")), 2);
-        let production = answer(&library, "a", Selector::Label("production".into())).unwrap();
+        let production =
+            answer(&library, "a", Selector::Label("production".into())).expect("served");
         assert_eq!(production["prompt"], "one");
         assert_eq!(production["isActive"], true);
-        let latest = answer(&library, "a", Selector::Label("latest".into())).unwrap();
+        let latest = answer(&library, "a", Selector::Label("latest".into())).expect("served");
         assert_eq!(latest["version"], 2);
         assert_eq!(latest["labels"], json!(["latest"]));
         assert_eq!(latest["isActive"], false);
         assert_eq!(
-            answer(&library, "a", Selector::Version(1)).unwrap()["labels"],
+            answer(&library, "a", Selector::Version(1)).expect("served")["labels"],
             json!(["production"])
         );
     }
@@ -276,7 +277,8 @@ mod tests {
         library.create(NewPrompt::text("a", "one").label("production"));
         library.create(NewPrompt::text("a", "two"));
         assert!(library.move_labels("a", 2, &["production".to_owned()]));
-        let production = answer(&library, "a", Selector::Label("production".into())).unwrap();
+        let production =
+            answer(&library, "a", Selector::Label("production".into())).expect("served");
         assert_eq!(production["version"], 2);
         assert!(!library.move_labels("a", 3, &["production".to_owned()]));
     }

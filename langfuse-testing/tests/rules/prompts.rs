@@ -260,7 +260,7 @@ async fn fault_a_hanging_prompt_route_answers_late() {
     let quick = reqwest::Client::builder()
         .timeout(Duration::from_millis(200))
         .build()
-        .unwrap();
+        .expect("a client");
     let result = quick
         .get(url(&server, "qa", ""))
         .header("authorization", server.authorization_header())
