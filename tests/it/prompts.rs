@@ -517,3 +517,23 @@ fn a_fetched_prompt_links_the_generation_and_a_fallback_does_not() {
         Some(PromptRef::new("qa", 1))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_spawn_blocking_the_documented_way_waits_for_the_prompt() {
+    let server = server_with_two_versions();
+    let client = client_of(&server, Duration::from_secs(60));
+    let prompt = tokio::task::spawn_blocking(move || {
+        // Tokio cannot tell this thread from a worker, so fetch_blocking does not wait here…
+        let cold = client.prompt("qa").version(2).fetch_blocking();
+        assert!(
+            matches!(cold, Err(PromptError::WouldBlock { .. })),
+            "{cold:?}"
+        );
+        // …and blocking on the runtime's handle does.
+        tokio::runtime::Handle::current().block_on(client.prompt("qa").fetch())
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(prompt.version(), 1);
+}

@@ -84,8 +84,8 @@ pub enum PromptError {
     },
     /// The server could not be reached, or kept failing (5xx, 429) through every retry.
     #[error(
-        "prompt {name:?} could not be fetched: {reason}; check that Langfuse is reachable, \
-         and give a fallback to keep working while it is not"
+        "prompt {name:?} could not be fetched: {reason}; check that Langfuse is reachable \
+         (a fallback keeps the program working while it is not)"
     )]
     Unavailable {
         /// The prompt's name.
@@ -97,8 +97,8 @@ pub enum PromptError {
     /// fills the cache if it succeeds.
     #[error(
         "prompt {name:?} with {selector} did not arrive within {timeout:?}: Langfuse is slow \
-         or unreachable; give a fallback, or a longer timeout (LANGFUSE_TIMEOUT or \
-         PromptRequest::timeout)"
+         or unreachable (a fallback keeps the program working meanwhile; LANGFUSE_TIMEOUT or \
+         PromptRequest::timeout wait longer)"
     )]
     Timeout {
         /// The prompt's name.
@@ -288,7 +288,9 @@ impl PromptRequest {
     /// On a thread that runs a Tokio runtime it never blocks, because every task on that
     /// runtime would stall with it: it returns the cached prompt if there is one (fresh or
     /// stale), else starts the fetch in the background and returns the fallback, or
-    /// [`PromptError::WouldBlock`] without one. Use [`fetch`](Self::fetch) there.
+    /// [`PromptError::WouldBlock`] without one. Use [`fetch`](Self::fetch) there. Tokio does
+    /// not tell its worker threads from those of `spawn_blocking`, so the same holds there;
+    /// in a `spawn_blocking` closure, `Handle::current().block_on(request.fetch())` waits.
     pub fn fetch_blocking(self) -> Result<Prompt, PromptError> {
         let outcome = match self.start() {
             Start::Done(outcome) => outcome,
@@ -310,7 +312,7 @@ impl PromptRequest {
             (Err(error), Some(fallback)) => {
                 crate::diagnostics::warn(
                     "prompt-fallback",
-                    format_args!("{error}; using the fallback given for it"),
+                    format_args!("{error}; its fallback is used, and not linked to generations"),
                 );
                 Ok(fallback.into_prompt(&self.name, self.version, self.label.as_deref()))
             }
