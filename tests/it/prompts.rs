@@ -537,3 +537,56 @@ async fn in_spawn_blocking_the_documented_way_waits_for_the_prompt() {
     .unwrap();
     assert_eq!(prompt.version(), 1);
 }
+
+#[tokio::test]
+async fn while_langfuse_is_unreachable_fetches_fail_at_once_and_one_check_finds_it_back() {
+    let server = server_with_two_versions();
+    server.add_fault(Fault::status(503).always().on(Route::Prompts));
+    let client = client_of(&server, Duration::from_secs(60));
+    let first = client.prompt("qa").fallback("x").fetch().await.unwrap();
+    assert!(first.is_fallback());
+    assert_eq!(prompt_requests(&server), 3, "one request and two retries");
+    for _ in 0..20 {
+        let served = client.prompt("qa").fallback("x").fetch().await.unwrap();
+        assert!(served.is_fallback());
+    }
+    // Waiting through the retries each time would have taken 60 requests: the calls got the
+    // known failure at once, while one check at a time ran in the background.
+    assert!(
+        prompt_requests(&server) < 20,
+        "{}",
+        prompt_requests(&server)
+    );
+    server.clear_faults();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let served = client.prompt("qa").fallback("x").fetch().await.unwrap();
+        if !served.is_fallback() {
+            assert_eq!(served.version(), 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the prompt never came back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn after_one_caller_waited_in_vain_the_next_ones_do_not_wait() {
+    let server = server_with_two_versions();
+    server.add_fault(
+        Fault::delay(Duration::from_secs(120))
+            .always()
+            .on(Route::Prompts),
+    );
+    let client = client_of(&server, Duration::from_secs(60));
+    let error = client
+        .prompt("qa")
+        .timeout(Duration::from_millis(300))
+        .fetch()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, PromptError::Timeout { .. }), "{error:?}");
+    // This caller would wait five seconds of its own; it gets the first caller's timeout.
+    let again = client.prompt("qa").fetch().await.unwrap_err();
+    assert_eq!(again, error);
+}

@@ -1,6 +1,8 @@
 //! A client's prompt cache: one entry per name and label or version, fresh for a TTL and
 //! then served stale while one refresh runs, and one fetch in flight per key however many
-//! callers ask at once.
+//! callers ask at once. A key that could not be fetched because Langfuse was unreachable is
+//! remembered the same way: callers get that failure at once (and so their fallback) while one
+//! request at a time checks whether Langfuse is back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -50,6 +52,14 @@ impl Flight {
 struct Slot {
     cached: Option<(Prompt, Instant)>,
     flight: Option<Arc<Flight>>,
+    /// Why the last fetch of a key with nothing cached failed, while Langfuse is unreachable.
+    unreachable: Option<PromptError>,
+}
+
+impl Slot {
+    fn is_empty(&self) -> bool {
+        self.cached.is_none() && self.flight.is_none() && self.unreachable.is_none()
+    }
 }
 
 /// What the cache has for a caller.
@@ -59,6 +69,9 @@ pub(crate) enum Lookup {
     Hit(Prompt, Option<Arc<Flight>>),
     /// Nothing to serve: wait for this flight, which this caller must start when `start`.
     Miss { flight: Arc<Flight>, start: bool },
+    /// Langfuse was unreachable for this key: the failure at once, and the flight this caller
+    /// must start to check again when none runs.
+    Unreachable(PromptError, Option<Arc<Flight>>),
 }
 
 pub(crate) struct Cache {
@@ -92,6 +105,15 @@ impl Cache {
                 slot.flight = Some(Arc::clone(&flight));
                 return Lookup::Hit(prompt, Some(flight));
             }
+            if let Some(error) = &slot.unreachable {
+                let error = error.clone();
+                if slot.flight.is_some() {
+                    return Lookup::Unreachable(error, None);
+                }
+                let flight = new_flight();
+                slot.flight = Some(Arc::clone(&flight));
+                return Lookup::Unreachable(error, Some(flight));
+            }
             if let Some(flight) = &slot.flight {
                 return Lookup::Miss {
                     flight: Arc::clone(flight),
@@ -120,18 +142,38 @@ impl Cache {
             });
             if let Some(slot) = current {
                 slot.flight = None;
+                slot.unreachable = None;
                 match &outcome {
                     Ok(prompt) if !self.ttl.is_zero() => {
                         slot.cached = Some((prompt.clone(), Instant::now()));
                     }
+                    Err(error) if error.is_unreachable() && slot.cached.is_none() => {
+                        slot.unreachable = Some(error.clone());
+                    }
                     _ => {}
                 }
-                if slot.cached.is_none() {
+                if slot.is_empty() {
                     slots.remove(key);
                 }
             }
         }
         flight.outcome.send_replace(Some(outcome));
+    }
+
+    /// Remembers that a caller waited for `flight` in vain: while it still runs, the next
+    /// callers of a key with nothing cached get `error` at once instead of waiting too.
+    pub(crate) fn waited_in_vain(&self, key: &Key, flight: &Arc<Flight>, error: PromptError) {
+        let mut slots = self.slots();
+        let slot = slots.get_mut(key).filter(|slot| {
+            slot.cached.is_none()
+                && slot
+                    .flight
+                    .as_ref()
+                    .is_some_and(|own| Arc::ptr_eq(own, flight))
+        });
+        if let Some(slot) = slot {
+            slot.unreachable = Some(error);
+        }
     }
 
     /// Forgets every version and label of `name`; fetches already in flight still answer
@@ -171,8 +213,58 @@ mod tests {
     fn miss(lookup: Lookup) -> (Arc<Flight>, bool) {
         match lookup {
             Lookup::Miss { flight, start } => (flight, start),
-            Lookup::Hit(..) => panic!("expected a miss"),
+            _ => panic!("expected a miss"),
         }
+    }
+
+    fn down() -> PromptError {
+        PromptError::Unavailable {
+            name: "a".to_owned(),
+            reason: "refused".to_owned(),
+        }
+    }
+
+    #[test]
+    fn while_unreachable_callers_fail_at_once_and_one_check_runs() {
+        let cache = Cache::new(Duration::from_secs(60));
+        let (flight, _) = miss(cache.lookup(&key("a")));
+        cache.settle(&key("a"), &flight, Err(down()));
+        let Lookup::Unreachable(error, Some(check)) = cache.lookup(&key("a")) else {
+            panic!("the failure is served and one check starts");
+        };
+        assert_eq!(error, down());
+        assert!(matches!(
+            cache.lookup(&key("a")),
+            Lookup::Unreachable(_, None)
+        ));
+        cache.settle(&key("a"), &check, Ok(prompt("back")));
+        assert!(matches!(cache.lookup(&key("a")), Lookup::Hit(_, None)));
+    }
+
+    #[test]
+    fn a_failure_that_is_an_answer_is_not_remembered() {
+        let cache = Cache::new(Duration::from_secs(60));
+        let (flight, _) = miss(cache.lookup(&key("a")));
+        let missing = PromptError::NotFound {
+            name: "a".to_owned(),
+            selector: "label \"production\"".to_owned(),
+        };
+        cache.settle(&key("a"), &flight, Err(missing));
+        assert!(matches!(
+            cache.lookup(&key("a")),
+            Lookup::Miss { start: true, .. }
+        ));
+    }
+
+    #[test]
+    fn a_caller_that_waited_in_vain_spares_the_next_ones_the_wait() {
+        let cache = Cache::new(Duration::from_secs(60));
+        let (flight, _) = miss(cache.lookup(&key("a")));
+        cache.waited_in_vain(&key("a"), &flight, down());
+        assert!(matches!(
+            cache.lookup(&key("a")),
+            Lookup::Unreachable(_, None)
+        ));
     }
 
     #[test]

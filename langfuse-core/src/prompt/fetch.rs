@@ -80,13 +80,14 @@ impl Service {
     /// The outcome of `flight`, or a timeout after `timeout`. The wait is timed on the
     /// worker's runtime, so the caller needs no timer of its own.
     pub(crate) fn wait(
-        &self,
-        flight: &Flight,
+        self: &Arc<Self>,
+        flight: &Arc<Flight>,
         key: &Key,
         timeout: Duration,
     ) -> oneshot::Receiver<Outcome> {
         let (answer, receiver) = oneshot::channel();
         let mut outcome = flight.watch();
+        let (service, flight, key) = (Arc::clone(self), Arc::clone(flight), key.clone());
         let timed_out = PromptError::Timeout {
             name: key.name.clone(),
             selector: key.selector.to_string(),
@@ -97,7 +98,12 @@ impl Service {
             let outcome = match waited {
                 Ok(Ok(settled)) => settled.clone().unwrap_or(Err(PromptError::Closed)),
                 Ok(Err(_)) => Err(PromptError::Closed),
-                Err(_) => Err(timed_out),
+                Err(_) => {
+                    service
+                        .cache
+                        .waited_in_vain(&key, &flight, timed_out.clone());
+                    Err(timed_out)
+                }
             };
             // The caller may have stopped waiting.
             let _ = answer.send(outcome);

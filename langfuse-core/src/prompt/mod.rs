@@ -29,7 +29,10 @@
 //! share one request. [`Langfuse::invalidate_prompt`](crate::client::Langfuse::invalidate_prompt)
 //! forgets a prompt, for when a new version was just published. A cold fetch waits at most
 //! `LANGFUSE_TIMEOUT` (or [`PromptRequest::timeout`]); its request is retried up to twice,
-//! with backoff, on 5xx, 429 and network errors.
+//! with backoff, on 5xx, 429 and network errors. When that fails because Langfuse is
+//! unreachable (or a caller waited in vain), the next callers of that prompt get the failure
+//! at once, and so their fallback, while one request at a time checks whether Langfuse is
+//! back.
 //!
 //! The requests run on the client's export worker runtime, so [`PromptRequest::fetch`]
 //! works on any executor, and [`PromptRequest::fetch_blocking`] in plain threads.
@@ -154,6 +157,14 @@ pub enum PromptError {
     },
 }
 
+impl PromptError {
+    /// Whether Langfuse could not be reached (or did not answer in time), as opposed to an
+    /// answer that refused the request.
+    pub(crate) fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Timeout { .. })
+    }
+}
+
 /// A request for one prompt, from [`Langfuse::prompt`](crate::client::Langfuse::prompt) or
 /// [`prompt`](crate::prompt()): set the label or version and a fallback, then
 /// [`fetch`](Self::fetch) or [`fetch_blocking`](Self::fetch_blocking).
@@ -254,6 +265,12 @@ impl PromptRequest {
                     service.start_flight(key, flight);
                 }
                 Start::Done(Ok(prompt))
+            }
+            Lookup::Unreachable(error, check) => {
+                if let Some(flight) = check {
+                    service.start_flight(key, flight);
+                }
+                Start::Done(Err(error))
             }
             Lookup::Miss { flight, start } => {
                 if start {
