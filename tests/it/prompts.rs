@@ -590,3 +590,18 @@ async fn after_one_caller_waited_in_vain_the_next_ones_do_not_wait() {
     let again = client.prompt("qa").fetch().await.unwrap_err();
     assert_eq!(again, error);
 }
+
+#[tokio::test]
+async fn after_a_shutdown_cached_prompts_are_served_and_others_say_why_not() {
+    let server = server_with_two_versions();
+    let client = client_of(&server, Duration::from_secs(60));
+    client.prompt("qa").fetch().await.unwrap();
+    client.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(client.prompt("qa").fetch().await.unwrap().version(), 1);
+    for _ in 0..2 {
+        let error = client.prompt("qa").version(2).fetch().await.unwrap_err();
+        assert_eq!(error, PromptError::Closed);
+    }
+    let fallback = client.prompt("qa").version(2).fallback("x").fetch().await;
+    assert!(fallback.unwrap().is_fallback());
+}

@@ -65,15 +65,20 @@ impl Service {
 
     /// Fetches `key` in the background and settles `flight` with the outcome.
     pub(crate) fn start_flight(self: &Arc<Self>, key: Key, flight: Arc<Flight>) {
-        let service = Arc::clone(self);
-        // After a shutdown the runtime is gone and the task is dropped: the flight's watchers
-        // see it closed and say so.
+        let mut landing = Landing {
+            service: Arc::clone(self),
+            key,
+            flight,
+            settled: false,
+        };
+        // After a shutdown the runtime is gone and the task is dropped unpolled: the landing
+        // then settles the flight as closed, so that the key is not left waiting for it.
         drop(self.runtime.spawn(async move {
-            let outcome = service.get(&key).await;
+            let outcome = landing.service.get(&landing.key).await;
             if let Err(error) = &outcome {
                 diagnostics::debug(format_args!("prompt fetch failed: {error}"));
             }
-            service.cache.settle(&key, &flight, outcome);
+            landing.settle(outcome);
         }));
     }
 
@@ -160,6 +165,30 @@ impl Service {
                 status: status.as_u16(),
                 message: message(),
             }),
+        }
+    }
+}
+
+/// Settles a flight exactly once: with the fetch's outcome, or as closed when the fetch was
+/// dropped before it ended.
+struct Landing {
+    service: Arc<Service>,
+    key: Key,
+    flight: Arc<Flight>,
+    settled: bool,
+}
+
+impl Landing {
+    fn settle(&mut self, outcome: Outcome) {
+        self.settled = true;
+        self.service.cache.settle(&self.key, &self.flight, outcome);
+    }
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settle(Err(PromptError::Closed));
         }
     }
 }
