@@ -38,12 +38,16 @@
 //!
 //! The root has what a program sets up; [`trace`] has what code inside an observation calls,
 //! [`context`] carries work to other tasks, threads and services, [`config`] and [`export`]
-//! hold the settings and delivery types, and [`prelude`] the most used of all of these.
+//! hold the settings and delivery types, [`prompt`](mod@prompt) fetches, caches and compiles
+//! prompts kept in Langfuse, and [`prelude`] the most used of all of these.
 //! Several Langfuse projects in one process, tenants and tests each use a [`Langfuse`]
 //! client value. See the README for every option, spawning work, and when data is sent.
 
 pub use langfuse_observe_core::client::Langfuse;
 pub use langfuse_observe_core::config::Config;
+/// `prompt("name")` requests a prompt kept in Langfuse from the client in effect here, and
+/// the `prompt` module has the prompt types: fetching, caching, compiling, linking.
+pub use langfuse_observe_core::prompt;
 pub use langfuse_observe_core::{
     client, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
 };

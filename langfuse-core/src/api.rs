@@ -329,6 +329,7 @@ pub fn update_current_observation(update: ObservationUpdate) -> bool {
 ///
 /// ```
 /// use langfuse_observe_core::api::GenerationUpdate;
+/// use langfuse_observe_core::observation::PromptRef;
 ///
 /// let update = GenerationUpdate::new()
 ///     .model("gpt-4o-mini")
@@ -336,7 +337,7 @@ pub fn update_current_observation(update: ObservationUpdate) -> bool {
 ///     .usage("input", 42)
 ///     .usage("output", 17)
 ///     .cost("total", 0.00031)
-///     .prompt("qa-prompt", 3);
+///     .prompt(PromptRef::new("qa-prompt", 3));
 /// # let _ = update;
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -405,12 +406,26 @@ impl GenerationUpdate {
         self
     }
 
-    /// The Langfuse-managed prompt used, by name and version: both, as Langfuse needs both.
-    pub fn prompt(mut self, name: impl Into<String>, version: u32) -> Self {
-        self.prompt = Some(PromptRef {
-            name: name.into(),
-            version,
-        });
+    /// The Langfuse-managed prompt used: a fetched [`Prompt`](crate::prompt::Prompt) (or
+    /// [`TextPrompt`](crate::prompt::TextPrompt), [`ChatPrompt`](crate::prompt::ChatPrompt))
+    /// links its exact name and version; a fallback links nothing, as Langfuse has no such
+    /// version. A [`PromptRef`] names a version directly.
+    ///
+    /// Inside an observed generation, after fetching and compiling the prompt, this is the
+    /// one call that links it:
+    ///
+    /// ```no_run
+    /// use langfuse_observe_core::api::{update_current_generation, GenerationUpdate};
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// let prompt = langfuse_observe_core::prompt("qa").fetch().await?;
+    /// update_current_generation(GenerationUpdate::new().prompt(&prompt));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prompt(mut self, prompt: impl Into<Option<PromptRef>>) -> Self {
+        if let Some(link) = prompt.into() {
+            self.prompt = Some(link);
+        }
         self
     }
 

@@ -19,6 +19,7 @@ use crate::export::{Exporter, FlushReport, Stats};
 use crate::global::{FlushGuard, InitError};
 use crate::ids::TraceId;
 use crate::observation::{Observation, Score};
+use crate::prompt::{PromptRequest, Service as PromptService};
 
 /// Whether any client that accepts records was ever made: until one is, every instrumented
 /// call returns at its first check.
@@ -49,9 +50,20 @@ thread_local! {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Langfuse {
     exporter: Exporter,
+    /// The prompt cache and fetching; absent without keys or with tracing disabled.
+    prompts: Option<std::sync::Arc<PromptService>>,
+}
+
+impl std::fmt::Debug for Langfuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Langfuse")
+            .field("exporter", &self.exporter)
+            .field("prompts", &self.prompts.is_some())
+            .finish()
+    }
 }
 
 impl Langfuse {
@@ -59,7 +71,13 @@ impl Langfuse {
     /// (delivering what it holds) or [`shutdown`](Self::shutdown) is called. With tracing
     /// disabled in `config`, the client accepts nothing and starts no thread.
     pub fn new(config: &Config) -> Result<Self, InitError> {
-        Ok(Self::of(Exporter::start(config)?))
+        let exporter = Exporter::start(config)?;
+        let prompts = PromptService::start(config, exporter.runtime())
+            .map_err(|error| InitError::Export(crate::export::ExportError::Client(error)))?;
+        Ok(Self {
+            prompts,
+            ..Self::of(exporter)
+        })
     }
 
     /// [`new`](Self::new) with [`Config::from_env`].
@@ -76,7 +94,10 @@ impl Langfuse {
         if exporter.is_enabled() {
             ANY_ENABLED.store(true, Ordering::Relaxed);
         }
-        Self { exporter }
+        Self {
+            exporter,
+            prompts: None,
+        }
     }
 
     pub(crate) fn exporter(&self) -> &Exporter {
@@ -156,6 +177,49 @@ impl Langfuse {
     /// Counts of what this client was handed and what became of it.
     pub fn stats(&self) -> Stats {
         self.exporter.stats()
+    }
+
+    /// A request for the prompt `name` (folders included, as in `support/answer`): set a
+    /// label or version and a fallback, then fetch it. See [`crate::prompt`](mod@crate::prompt) for the cache.
+    ///
+    /// ```no_run
+    /// # use langfuse_observe_core::client::Langfuse;
+    /// # async fn example(client: Langfuse) -> Result<(), Box<dyn std::error::Error>> {
+    /// let prompt = client.prompt("support/answer").label("staging").fetch().await?;
+    /// let pinned = client.prompt("support/answer").version(3).fetch().await?;
+    /// # let _ = (prompt, pinned);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prompt(&self, name: impl Into<String>) -> PromptRequest {
+        let service = match &self.prompts {
+            Some(service) => Ok(std::sync::Arc::clone(service)),
+            None if !self.is_enabled() => {
+                Err("tracing is disabled (LANGFUSE_TRACING_ENABLED=false), \
+                 and with it the client's connection to Langfuse; give a fallback, or enable it")
+            }
+            None => Err(
+                "no API keys are set: set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY, \
+                 or give a fallback",
+            ),
+        };
+        PromptRequest::new(service, name.into())
+    }
+
+    /// Forgets every cached label and version of the prompt `name`, so the next fetch asks
+    /// Langfuse: for when a new version was just published or a label moved. A fetch of it
+    /// already in flight still answers its callers but is not cached.
+    pub fn invalidate_prompt(&self, name: &str) {
+        if let Some(prompts) = &self.prompts {
+            prompts.cache.invalidate(name);
+        }
+    }
+
+    /// Forgets every cached prompt.
+    pub fn clear_prompt_cache(&self) {
+        if let Some(prompts) = &self.prompts {
+            prompts.cache.clear();
+        }
     }
 
     /// The trace's page in the Langfuse UI, `{base}/project/{project}/traces/{trace}`. The

@@ -165,6 +165,23 @@ pub fn shutdown(timeout: Duration) -> FlushReport {
     client().shutdown_blocking(timeout)
 }
 
+/// A request for the prompt `name` from the client in effect here; see
+/// [`Langfuse::prompt`].
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let prompt = langfuse_observe_core::prompt("support/answer")
+///     .fallback("Answer briefly: {{question}}")
+///     .fetch()
+///     .await?;
+/// # let _ = prompt;
+/// # Ok(())
+/// # }
+/// ```
+pub fn prompt(name: impl Into<String>) -> crate::prompt::PromptRequest {
+    client().prompt(name)
+}
+
 /// Counts of the client in effect here; see [`Stats`].
 pub fn stats() -> Stats {
     client().stats()

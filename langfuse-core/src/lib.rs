@@ -19,10 +19,12 @@ pub mod ids;
 #[doc(hidden)]
 pub mod macro_support;
 pub mod observation;
+pub mod prompt;
 mod scope;
 mod stream;
 pub mod timestamp;
 
 pub use global::{
-    client, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
+    client, flush, flush_blocking, init, init_from_env, prompt, shutdown, stats, FlushGuard,
+    InitError,
 };

@@ -118,6 +118,17 @@ pub struct PromptRef {
     pub version: u32,
 }
 
+impl PromptRef {
+    /// A link to version `version` of the prompt `name`. A fetched
+    /// [`Prompt`](crate::prompt::Prompt) gives its own with `link()`.
+    pub fn new(name: impl Into<String>, version: u32) -> Self {
+        Self {
+            name: name.into(),
+            version,
+        }
+    }
+}
+
 /// What only a generation has: model, parameters, usage and cost.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]

@@ -18,6 +18,8 @@ pub enum Route {
     Projects,
     /// `GET /api/public/health`.
     Health,
+    /// `GET /api/public/v2/prompts/{name}`.
+    Prompts,
 }
 
 impl Route {

@@ -26,6 +26,7 @@ use crate::js::{self, Ordered};
 use crate::model::{Catalog, RecordedRequest, ServerMode, Store};
 use crate::otlp::decode::{self, JsonError};
 use crate::otlp::Export;
+use crate::prompts;
 use crate::schema;
 use crate::time;
 
@@ -33,6 +34,8 @@ pub(crate) const OTLP_PATH: &str = "/api/public/otel/v1/traces";
 pub(crate) const INGESTION_PATH: &str = "/api/public/ingestion";
 pub(crate) const PROJECTS_PATH: &str = "/api/public/projects";
 pub(crate) const HEALTH_PATH: &str = "/api/public/health";
+/// Followed by one path segment, the percent-encoded prompt name.
+pub(crate) const PROMPTS_PATH: &str = "/api/public/v2/prompts/";
 
 /// Next.js's `sizeLimit: "4.5mb"` on the ingestion route, in bytes as sent (§3.1).
 const INGESTION_BODY_LIMIT: usize = 4_718_592;
@@ -51,7 +54,8 @@ pub(crate) struct Shared {
     secret_key: String,
     project_id: String,
     project_name: String,
-    catalog: Catalog,
+    /// Locked alone, or after nothing but this: [`finish`] takes it before the store.
+    catalog: Mutex<Catalog>,
     in_flight: AtomicUsize,
     idle: Notify,
     /// See [`TestServerBuilder::build_model`](super::TestServerBuilder::build_model).
@@ -81,7 +85,7 @@ impl Shared {
             secret_key: settings.secret_key,
             project_id: settings.project_id,
             project_name: settings.project_name,
-            catalog: settings.catalog,
+            catalog: Mutex::new(settings.catalog),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
             build_model: settings.build_model,
@@ -92,6 +96,10 @@ impl Shared {
     /// poisoning is ignored: every critical section leaves the data consistent.
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn catalog(&self) -> MutexGuard<'_, Catalog> {
+        self.catalog.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
@@ -253,7 +261,14 @@ pub(crate) async fn handle(
         tokio::time::sleep(decision.delay).await;
     }
     if let Some(outcome) = decision.outcome {
-        let response = match fault_response(route, outcome, &parts.headers) {
+        let response = match (route, outcome) {
+            // A 404 on the prompt route is the route's own, naming what was asked for.
+            (Route::Prompts, Outcome::Status(404)) => {
+                Some(prompt_not_found(&PromptAsk::of(&parts)))
+            }
+            (route, outcome) => fault_response(route, outcome, &parts.headers),
+        };
+        let response = match response {
             Some(response) => response,
             None => {
                 record.status = None;
@@ -268,6 +283,7 @@ pub(crate) async fn handle(
         (Route::Otlp, Some(decoded), _) => handle_otlp(shared, &parts.headers, decoded),
         (Route::Ingestion, _, Some(parsed)) => handle_ingestion(shared, &parts.headers, parsed),
         (Route::Projects, _, _) => (handle_projects(shared, &parts.headers), Change::Nothing),
+        (Route::Prompts, _, _) => (handle_prompt(shared, &parts), Change::Nothing),
         _ => (health(shared), Change::Nothing),
     };
     Ok(finish(shared, record, answer, change))
@@ -279,7 +295,11 @@ fn route_of(path: &str) -> Option<Route> {
         INGESTION_PATH => Some(Route::Ingestion),
         PROJECTS_PATH => Some(Route::Projects),
         HEALTH_PATH => Some(Route::Health),
-        _ => None,
+        // `[promptName]` is one segment: a raw `/` in a name leads to another route (§7.1).
+        _ => path
+            .strip_prefix(PROMPTS_PATH)
+            .filter(|name| !name.is_empty() && !name.contains('/'))
+            .map(|_| Route::Prompts),
     }
 }
 
@@ -294,6 +314,7 @@ fn new_record(parts: &Parts, body_bytes: usize) -> RecordedRequest {
     RecordedRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
         status: None,
         body_bytes,
         sdk_name: header(headers, "x-langfuse-sdk-name"),
@@ -657,6 +678,119 @@ fn health(shared: &Shared) -> Answer {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Prompts (§7.1)
+
+/// What a prompt request asks for: the name (percent-decoded, `%2F` included) and the
+/// query parameters as given.
+struct PromptAsk {
+    name: String,
+    label: Option<String>,
+    version: Option<String>,
+}
+
+impl PromptAsk {
+    fn of(parts: &Parts) -> Self {
+        let raw = parts
+            .uri
+            .path()
+            .strip_prefix(PROMPTS_PATH)
+            .unwrap_or_default();
+        let mut ask = PromptAsk {
+            name: decode_component(raw),
+            label: None,
+            version: None,
+        };
+        for pair in parts.uri.query().unwrap_or_default().split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = decode_component(&value.replace('+', " "));
+            match key {
+                "label" => ask.label = Some(value),
+                "version" => ask.version = Some(value),
+                _ => {}
+            }
+        }
+        ask
+    }
+
+    /// The label named when nothing matches: the one asked for, else `production`.
+    fn selector(&self) -> Result<prompts::Selector, Answer> {
+        match (&self.version, &self.label) {
+            (Some(_), Some(_)) => Err(json(
+                400,
+                Ordered::new()
+                    .field("message", "Cannot specify both version and label")
+                    .field("error", "InvalidRequestError"),
+            )),
+            (Some(version), None) => match version.trim().parse::<i64>() {
+                Ok(version) => Ok(prompts::Selector::Version(version)),
+                Err(_) => Err(json(
+                    400,
+                    Ordered::new().field("message", "Invalid request data").field(
+                        "error",
+                        json!([{"code": "invalid_type", "expected": "number", "path": ["version"],
+                                "message": "Expected number, received nan"}]),
+                    ),
+                )),
+            },
+            (None, label) => Ok(prompts::Selector::Label(
+                label.clone().unwrap_or_else(|| prompts::PRODUCTION.to_owned()),
+            )),
+        }
+    }
+}
+
+fn decode_component(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Basic auth only: a Bearer key may not read prompts.
+fn handle_prompt(shared: &Shared, parts: &Parts) -> Answer {
+    match shared.authenticate(&parts.headers) {
+        Err(message) => return json(401, Ordered::new().field("message", message)),
+        Ok(Access::Scores) => {
+            return json(
+                403,
+                Ordered::new()
+                    .field(
+                        "message",
+                        "Access denied - need to use basic auth with secret key to GET prompts",
+                    )
+                    .field("error", "ForbiddenError"),
+            )
+        }
+        Ok(Access::Project) => {}
+    }
+    let ask = PromptAsk::of(parts);
+    let selector = match ask.selector() {
+        Ok(selector) => selector,
+        Err(answer) => return answer,
+    };
+    let found = shared
+        .catalog()
+        .prompts
+        .answer(&ask.name, &selector, &shared.project_id);
+    match found {
+        Some(body) => respond(200, "application/json; charset=utf-8", body.into_bytes()),
+        None => prompt_not_found(&ask),
+    }
+}
+
+fn prompt_not_found(ask: &PromptAsk) -> Answer {
+    let message = match ask.selector() {
+        Ok(selector) => prompts::not_found_message(&ask.name, &selector),
+        Err(_) => format!("Prompt not found: '{}'", ask.name),
+    };
+    json(
+        404,
+        Ordered::new()
+            .field("message", message)
+            .field("error", "LangfuseNotFoundError"),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
 // Answers
 
 fn method_not_allowed(route: Route) -> Answer {
@@ -839,6 +973,7 @@ fn finish(
     record.status = Some(answer.status);
     let kept = &answer.body[..answer.body.len().min(RECORDED_BODY_LIMIT)];
     record.response_body = String::from_utf8_lossy(kept).into_owned();
+    let catalog = shared.catalog();
     shared.update(|store| {
         match change {
             Change::Nothing => {}
@@ -846,7 +981,7 @@ fn finish(
             Change::Otlp(_) if !shared.build_model => {}
             Change::Otlp(decoded) => {
                 if let Some(export) = &decoded.export {
-                    store.apply_otlp(export, &shared.catalog);
+                    store.apply_otlp(export, &catalog);
                 }
                 if let Some(proto) = decoded.proto {
                     store.push_otlp_request(proto);
@@ -856,11 +991,12 @@ fn finish(
                 for log in logs {
                     store.push_sdk_log(log);
                 }
-                store.apply_events(events, &shared.catalog);
+                store.apply_events(events, &catalog);
             }
         }
         store.record_request(record);
     });
+    drop(catalog);
     let mut response = Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

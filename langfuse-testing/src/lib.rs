@@ -45,13 +45,19 @@
 //!   §3.5 and §6.1 per event; `207 {successes, errors}` keyed by envelope id; `sdk-log` never
 //!   listed; events without a body id answered 201 and not stored; a retried envelope id does
 //!   not count twice.
+//! - `GET /api/public/v2/prompts/{name}` (§7.1): Basic auth only (a Bearer key gets the 403 of
+//!   §7.1); the name percent-decoded, `%2F` included; `label` or `version` (`production` when
+//!   neither, 400 for both); the 404 body naming the prompt and the label or version; the
+//!   stored version with its labels, config and tags. Tests create prompts, publish new
+//!   versions and move labels with [`TestServer::create_prompt`] and
+//!   [`TestServer::label_prompt`].
 //! - `GET /api/public/projects` (§9.1) and `GET /api/public/health` (§9.3, no auth). Any other
 //!   path is a 404, any other method a 405 in the route's error shape.
 //!
 //! Not simulated: the framework-specific span rules (Vercel AI SDK, Genkit, Logfire, LiveKit,
 //! pydantic-ai, Vertex, the flattened `gen_ai.prompt.*` / `llm.input_messages.*` keys),
-//! tokenisation and model-based cost, the 5-second queue delay, sessions, datasets, experiments
-//! and prompts (beyond registering prompt versions and score configurations on the builder).
+//! tokenisation and model-based cost, the 5-second queue delay, sessions, datasets, experiments,
+//! and prompt references inside prompts (`resolve`) and the prompt-writing routes.
 //!
 //! # Faults
 //!
@@ -115,6 +121,7 @@ mod js;
 mod legacy;
 mod model;
 mod otlp;
+mod prompts;
 mod schema;
 mod server;
 mod time;
@@ -123,6 +130,7 @@ pub use faults::{EventErrors, Fault, Faults, Route};
 pub use model::{
     RecordedRequest, ScoreConfig, ServerMode, StoredObservation, StoredScore, StoredTrace,
 };
+pub use prompts::NewPrompt;
 pub use server::{TestServer, TestServerBuilder};
 
 /// The OTLP message types [`TestServer::otlp_requests`] returns (the `opentelemetry-proto` crate

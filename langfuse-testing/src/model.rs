@@ -102,14 +102,14 @@ impl ScoreConfig {
 /// §4.13) and score configurations (§6.2).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Catalog {
-    pub(crate) prompts: Vec<(String, i64)>,
+    pub(crate) prompts: crate::prompts::PromptLibrary,
     pub(crate) score_configs: Vec<ScoreConfig>,
 }
 
 impl Catalog {
     /// The id of an existing prompt version; version 0 never resolves (inferred).
     pub(crate) fn prompt_id(&self, name: &str, version: i64) -> Option<String> {
-        (version != 0 && self.prompts.iter().any(|(n, v)| n == name && *v == version))
+        (version != 0 && self.prompts.exists(name, version))
             .then(|| format!("prompt-{name}-{version}"))
     }
 }
@@ -274,6 +274,8 @@ pub struct RecordedRequest {
     pub method: String,
     /// Request path without the query string.
     pub path: String,
+    /// The query string as sent (percent-encoded), if any.
+    pub query: Option<String>,
     /// Status returned; `None` when the connection was dropped by a fault.
     pub status: Option<u16>,
     /// Body size in bytes as received (compressed, if it was sent compressed).

@@ -24,6 +24,7 @@ use super::model::{
     Catalog, RecordedRequest, ScoreConfig, ServerMode, Store, StoredObservation, StoredScore,
     StoredTrace,
 };
+use super::prompts::NewPrompt;
 
 /// How long dropping the server waits for requests that are still being answered.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
@@ -115,7 +116,7 @@ impl TestServerBuilder {
     /// only when the prompt exists (§4.13); v4 rows keep the link as sent either way and get this
     /// prompt's id.
     pub fn prompt(mut self, name: impl Into<String>, version: i64) -> Self {
-        self.catalog.prompts.push((name.into(), version));
+        self.catalog.prompts.register(name.into(), version);
         self
     }
 
@@ -443,6 +444,40 @@ impl TestServer {
     pub fn reset(&self) {
         self.shared
             .update(|store| *store = Store::new(store.mode()));
+    }
+
+    /// Creates the next version of a prompt (version 1 for a new name), as publishing it in
+    /// Langfuse does: it gets the `latest` label and the labels it was given, which leave the
+    /// other versions. Returns its version. `GET /api/public/v2/prompts/{name}` serves it from
+    /// the next request, and generations may link to it.
+    ///
+    /// ```
+    /// use langfuse_observe_testing::{NewPrompt, TestServer};
+    ///
+    /// let server = TestServer::start();
+    /// let first = server.create_prompt(NewPrompt::text("qa", "Answer {{q}}").label("production"));
+    /// let second = server.create_prompt(NewPrompt::text("qa", "Answer briefly: {{q}}"));
+    /// assert_eq!((first, second), (1, 2));
+    /// // `production` still serves version 1 until the label moves.
+    /// assert!(server.label_prompt("qa", second, ["production"]));
+    /// ```
+    pub fn create_prompt(&self, prompt: NewPrompt) -> i64 {
+        self.shared.catalog().prompts.create(prompt)
+    }
+
+    /// Moves `labels` to version `version` of the prompt `name`, taking them from its other
+    /// versions, as relabelling in Langfuse does. False when there is no such version.
+    pub fn label_prompt(
+        &self,
+        name: &str,
+        version: i64,
+        labels: impl IntoIterator<Item = impl Into<String>>,
+    ) -> bool {
+        let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
+        self.shared
+            .catalog()
+            .prompts
+            .move_labels(name, version, &labels)
     }
 
     /// Replaces the fault plan; takes effect from the next request.

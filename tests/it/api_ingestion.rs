@@ -12,7 +12,7 @@ use langfuse_observe::{
     trace::{
         create_event, score_current_observation, score_current_trace, update_current_generation,
         update_current_observation, update_current_trace, GenerationUpdate, Level, ObservationId,
-        ObservationUpdate, TraceId, TraceUpdate,
+        ObservationUpdate, PromptRef, TraceId, TraceUpdate,
     },
     Config,
 };
@@ -79,7 +79,7 @@ fn ingested_generation() -> (String, String) {
             .usage("output", 22)
             .cost("total", 0.5)
             .completion_start_time(UNIX_EPOCH + Duration::from_micros(1_760_000_000_000_001))
-            .prompt("legacy-prompt", 7)
+            .prompt(PromptRef::new("legacy-prompt", 7))
     ));
     assert!(score_current_trace("trace-score", true));
     let step = deep_step();

@@ -12,6 +12,7 @@ use langfuse_observe::{
     trace::{
         create_event, current_observation_id, observation, update_current_generation,
         update_current_observation, GenerationUpdate, Level, ObservationType, ObservationUpdate,
+        PromptRef,
     },
 };
 use serde_json::json;
@@ -218,7 +219,7 @@ fn llm_call(prompt: &str) -> String {
             .usage("input", 42)
             .usage("output", 17)
             .completion_start_time(first_token_time())
-            .prompt("qa-prompt", 3)
+            .prompt(PromptRef::new("qa-prompt", 3))
             .observation(
                 ObservationUpdate::new()
                     .metadata("provider", "openai")

@@ -6,11 +6,14 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use langfuse_observe_testing::{StoredObservation, StoredScore, TestServer};
+use langfuse_observe_testing::{NewPrompt, StoredObservation, StoredScore, TestServer};
 use serde_json::{json, Value};
 
-use crate::support::example::{example_against, run_example_with};
+use crate::support::example::{
+    clear_langfuse_env, example_against, example_command, run_example_with,
+};
 use crate::support::observed::{assert_child_of, named};
+use crate::support::WAIT;
 
 /// Generous: with the `cargo run` fallback, the example may still have to be compiled.
 const STARTUP: Duration = Duration::from_secs(300);
@@ -444,4 +447,56 @@ fn scores_of_every_type_arrive_with_their_comments() {
     assert_number(&feedback.value, 1.0);
     assert_eq!(feedback.comment.as_deref(), Some("thumbs up"));
     assert_eq!(feedback.observation_id, None);
+}
+
+#[test]
+fn prompts_runs_with_no_account_on_a_loopback_server_of_its_own() {
+    let mut command = example_command("prompts");
+    clear_langfuse_env(&mut command);
+    let output = command.output().expect("the example runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        stdout_of(&output),
+        "prompt support/answer version 1\n\
+         (the model's answer to: Answer in one sentence: What is Langfuse?)\n\
+         after invalidation: prompt support/answer version 2\n\
+         Langfuse shows answer linked to support/answer version 1\n"
+    );
+}
+
+#[test]
+fn prompts_links_the_configured_projects_prompt_and_not_a_fallback() {
+    let server = TestServer::start();
+    server.create_prompt(
+        NewPrompt::text("support/answer", "Q: {{question}}")
+            .label("production")
+            .config(json!({"model": "my-model"})),
+    );
+    let output = run_example_with("prompts", &server, &[]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        stdout_of(&output),
+        "prompt support/answer version 1\n(the model's answer to: Q: What is Langfuse?)\n"
+    );
+    assert!(server.wait_for_observations(1, WAIT));
+    let generation = &server.observations()[0];
+    assert_eq!(
+        (
+            generation.prompt_name.as_deref(),
+            generation.prompt_version,
+            generation.model.as_deref()
+        ),
+        (Some("support/answer"), Some(1), Some("my-model"))
+    );
+
+    let without = TestServer::start();
+    let output = run_example_with("prompts", &without, &[]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        stdout_of(&output).starts_with("prompt support/answer: the fallback (not linked)\n"),
+        "{}",
+        stdout_of(&output)
+    );
+    assert!(without.wait_for_observations(1, WAIT));
+    assert_eq!(without.observations()[0].prompt_name, None);
 }

@@ -41,6 +41,7 @@ mod observe_spawn;
 mod observe_streams;
 mod otlp_mapping;
 mod overload;
+mod prompts;
 mod reliability_exit;
 mod reliability_parsing;
 mod reliability_security;

@@ -34,6 +34,7 @@
 //! | deliver what is pending when the process exits | `LANGFUSE_FLUSH_AT_EXIT` | `true` |
 //! | retries per batch | `LANGFUSE_MAX_RETRIES` | `5` |
 //! | first retry delay (seconds, doubling with jitter) | `LANGFUSE_RETRY_BACKOFF` | `0.5` |
+//! | prompt cache TTL (seconds; `0` turns the cache off) | `LANGFUSE_PROMPT_CACHE_DEFAULT_TTL_SECONDS` | `60` |
 //! | gzip OTLP request bodies (the ingestion route is never compressed) | `LANGFUSE_GZIP` | `true` |
 //! | OpenTelemetry `service.name` | `OTEL_SERVICE_NAME`, then `service.name` in `OTEL_RESOURCE_ATTRIBUTES` | `unknown_service:<executable>` |
 //! | other resource attributes (`k=v,k2=v2`, percent-encoded) | `OTEL_RESOURCE_ATTRIBUTES` | none |
@@ -50,7 +51,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 use parse::{
-    BaseUrl, Environment, Exporter, Flag, Given, Number, Parse, ResourceAttributes, Seconds, Text,
+    BaseUrl, Environment, Exporter, Flag, Given, Number, Parse, ResourceAttributes, Seconds,
+    SecondsOrOff, Text,
 };
 use validate::Check;
 
@@ -758,6 +760,14 @@ settings! {
         default: Duration::from_millis(500),
         env: "LANGFUSE_RETRY_BACKOFF", rule: Seconds,
         row: "first retry delay (seconds, doubling with jitter)",
+    }
+
+    /// How long a fetched prompt is served from the client's cache before it is refreshed in
+    /// the background (the stale prompt is still served meanwhile); zero turns the cache off.
+    prompt_cache_ttl: Duration {
+        default: Duration::from_secs(60),
+        env: "LANGFUSE_PROMPT_CACHE_DEFAULT_TTL_SECONDS", rule: SecondsOrOff,
+        row: "prompt cache TTL (seconds; `0` turns the cache off)",
     }
 
     /// Whether OTLP request bodies are gzip-compressed (ingestion requests never are: that

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::{ConfigError, ExporterKind};
 
 pub(super) const EXPECT_SECONDS: &str = "a positive number of seconds (e.g. 5 or 0.5)";
+const EXPECT_SECONDS_OR_OFF: &str = "a number of seconds of at least 0 (e.g. 60; 0 turns it off)";
 const EXPECT_BOOL: &str = "true or false (1/0, yes/no and on/off are accepted too)";
 const EXPECT_EXPORTER: &str = "otlp, ingestion or console";
 const EXPECT_RESOURCE_ATTRIBUTES: &str = "comma-separated key=value pairs with non-empty keys, \
@@ -74,6 +75,9 @@ pub(super) struct Number<R>(pub(super) R, pub(super) &'static str);
 /// Seconds, fractions allowed, more than zero.
 pub(super) struct Seconds;
 
+/// Seconds, fractions allowed, zero included (it turns the feature off).
+pub(super) struct SecondsOrOff;
+
 /// Trimmed text; empty counts as unset.
 pub(super) struct Text;
 
@@ -116,6 +120,14 @@ impl Parse<Duration> for Seconds {
             .ok()
             .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
             .ok_or_else(|| ConfigError::invalid(var, raw, EXPECT_SECONDS))
+    }
+}
+
+impl Parse<Duration> for SecondsOrOff {
+    fn parse(&self, var: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+        Seconds
+            .parse(var, raw)
+            .map_err(|_| ConfigError::invalid(var, raw, EXPECT_SECONDS_OR_OFF))
     }
 }
 

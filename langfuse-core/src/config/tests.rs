@@ -780,3 +780,21 @@ fn readme_and_module_docs_show_the_documented_table() {
         "the module docs' table differs from documented_table(), which is right"
     );
 }
+
+#[test]
+fn the_prompt_cache_ttl_is_sixty_seconds_and_zero_turns_the_cache_off() {
+    assert_eq!(config(&[]).prompt_cache_ttl(), Duration::from_secs(60));
+    let var = "LANGFUSE_PROMPT_CACHE_DEFAULT_TTL_SECONDS";
+    assert_eq!(config(&[(var, "0")]).prompt_cache_ttl(), Duration::ZERO);
+    assert_eq!(
+        config(&[(var, "2.5")]).prompt_cache_ttl(),
+        Duration::from_millis(2500)
+    );
+    assert_invalid(&error(&[(var, "-1")]), var, "-1", "at least 0");
+    assert_invalid(&error(&[(var, "soon")]), var, "soon", "0 turns it off");
+    let set_in_code = Config::builder()
+        .prompt_cache_ttl(Duration::ZERO)
+        .build()
+        .unwrap();
+    assert_eq!(set_in_code.prompt_cache_ttl(), Duration::ZERO);
+}

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use super::parse::{BaseUrl, Environment, Flag, Given, Number, Seconds, Text, EXPECT_SECONDS};
+use super::parse::{
+    BaseUrl, Environment, Flag, Given, Number, Seconds, SecondsOrOff, Text, EXPECT_SECONDS,
+};
 use super::{Config, ConfigBuilder, ConfigError, ExporterKind};
 
 const MAX_ENVIRONMENT_LEN: usize = 40;
@@ -54,6 +56,13 @@ impl Check<Duration> for Seconds {
             let shown = given.shown(|d| d.as_secs_f64().to_string());
             return Err(ConfigError::invalid(var, shown, EXPECT_SECONDS));
         }
+        Ok(given.value)
+    }
+}
+
+impl Check<Duration> for SecondsOrOff {
+    type Out = Duration;
+    fn check(&self, _var: &'static str, given: &Given<Duration>) -> Result<Duration, ConfigError> {
         Ok(given.value)
     }
 }

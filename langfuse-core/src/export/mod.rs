@@ -7,7 +7,7 @@
 mod batch;
 mod queue;
 mod sink;
-mod transport;
+pub(crate) mod transport;
 mod worker;
 
 use std::future::Future;
@@ -251,6 +251,8 @@ struct Shared {
     guard_flushed_at: std::sync::atomic::AtomicU64,
     control: UnboundedSender<Control>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The worker's runtime, for network work done for callers on any executor.
+    runtime: tokio::runtime::Handle,
 }
 
 /// A handle to one export pipeline: a queue and the worker thread that drains it.
@@ -319,7 +321,7 @@ impl Exporter {
                 .map(Arc::new)
                 .map_err(ExportError::Client)
         };
-        let handle = match config.exporter() {
+        let (handle, runtime) = match config.exporter() {
             ExporterKind::Otlp => start.spawn(OtlpSink::new(config, transport()?)),
             ExporterKind::Ingestion => start.spawn(IngestionSink::new(config, transport()?)),
             ExporterKind::Console => start.spawn(Console::new(config)),
@@ -345,6 +347,7 @@ impl Exporter {
             guard_flushed_at: std::sync::atomic::AtomicU64::new(u64::MAX),
             control,
             worker: Mutex::new(Some(handle)),
+            runtime,
         });
         let mut started = lock_started();
         started.retain(Started::live);
@@ -393,6 +396,12 @@ impl Exporter {
         // An error means the worker is gone, and with it any chance of an answer.
         let _ = settled.wait_for(|settled| *settled).await;
         project.id.get().map(String::as_str)
+    }
+
+    /// The worker's runtime, where work for callers that may run on any executor (or none)
+    /// does its I/O; `None` when disabled. Work spawned there after a shutdown is dropped.
+    pub(crate) fn runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.shared.as_ref().map(|shared| &shared.runtime)
     }
 
     /// The settings instrumentation reads; `None` when disabled.
@@ -675,7 +684,10 @@ struct Start<'a> {
 }
 
 impl Start<'_> {
-    fn spawn<S: sink::Sink>(self, sink: S) -> Result<JoinHandle<()>, ExportError> {
+    fn spawn<S: sink::Sink>(
+        self,
+        sink: S,
+    ) -> Result<(JoinHandle<()>, tokio::runtime::Handle), ExportError> {
         Worker::new(
             self.config,
             sink,

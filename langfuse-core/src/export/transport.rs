@@ -290,6 +290,65 @@ impl Transport {
         }
     }
 
+    /// GETs `path_and_query` with Basic auth, retrying network errors, timeouts, 408, 429 and
+    /// 5xx at most `max_retries` times with this transport's backoff (a `Retry-After` is
+    /// honoured, capped as for a batch). Returns the first answer that is not retried, with at
+    /// most `limit` bytes of its body, or [`Failure::GaveUp`] with the last reason. Unlike a
+    /// POST it neither changes [`Health`] nor reports rejected keys: the caller says what went
+    /// wrong, to the code that asked.
+    pub(crate) async fn get(
+        &self,
+        path_and_query: &str,
+        max_retries: u32,
+        limit: usize,
+    ) -> Result<(StatusCode, Bytes), Failure> {
+        let url = self.url(path_and_query);
+        let mut attempt = 0;
+        loop {
+            let mut request = self.client.get(&url);
+            if let Some((public_key, secret_key)) = &self.credentials {
+                request = request.basic_auth(public_key, Some(secret_key));
+            }
+            let (reason, retry_after) = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    match status.as_u16() {
+                        408 | 429 | 500..=599 => (
+                            format!("HTTP {status}"),
+                            parse_retry_after(response.headers()),
+                        ),
+                        _ => {
+                            let body = read_capped(response, limit)
+                                .await
+                                .map_err(|error| Failure::GaveUp(describe_network_error(&error)))?;
+                            return Ok((status, body));
+                        }
+                    }
+                }
+                Err(error) => (describe_network_error(&error), None),
+            };
+            if attempt >= max_retries {
+                return Err(Failure::GaveUp(reason));
+            }
+            let delay = match retry_after {
+                Some(asked) => self.honour_retry_after(asked, &url),
+                None => self.backoff_delay(attempt),
+            };
+            diagnostics::debug(format_args!(
+                "GET {url} failed ({reason}); retry {} of {max_retries} in {delay:?}",
+                attempt + 1
+            ));
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// `text` without the keys of this transport or any credentials it may echo.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let keys = self.credentials.as_ref().map(|(p, s)| (&**p, &**s));
+        scrub(text, keys)
+    }
+
     /// A 2xx answer counts only when it is the JSON Langfuse sends on this route.
     async fn recognise(
         response: reqwest::Response,

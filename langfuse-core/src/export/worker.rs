@@ -241,22 +241,22 @@ impl<S: Sink> Worker<S> {
         }
     }
 
-    pub(crate) fn spawn(self) -> std::io::Result<JoinHandle<()>> {
-        std::thread::Builder::new()
+    /// Starts the worker's thread and runtime; the handle lets other parts of the client (the
+    /// prompt fetches) run their network work on that runtime, whatever the caller runs on.
+    pub(crate) fn spawn(self) -> std::io::Result<(JoinHandle<()>, tokio::runtime::Handle)> {
+        // Built here, so that a failure is the caller's error and the handle exists before the
+        // first fetch could need it; it is moved to, run and dropped on the worker's thread.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let thread = std::thread::Builder::new()
             .name("langfuse-export".to_owned())
             .spawn(move || {
                 EXPORT_THREAD.with(|flag| flag.set(true));
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                match runtime {
-                    Ok(runtime) => runtime.block_on(self.run()),
-                    Err(error) => diagnostics::warn(
-                        "runtime",
-                        format_args!("the export worker could not start a runtime: {error}"),
-                    ),
-                }
-            })
+                runtime.block_on(self.run());
+            })?;
+        Ok((thread, handle))
     }
 
     async fn run(mut self) {

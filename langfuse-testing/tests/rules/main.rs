@@ -7,4 +7,5 @@ mod faults;
 mod ingestion;
 mod mapping;
 mod otlp;
+mod prompts;
 mod routes;
