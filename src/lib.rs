@@ -44,6 +44,8 @@
 
 pub use langfuse_observe_core::client::Langfuse;
 pub use langfuse_observe_core::config::Config;
+#[cfg(feature = "tracing")]
+pub use langfuse_observe_core::tracing_layer::{tracing_layer, TracingLayer};
 pub use langfuse_observe_core::{
     client, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
 };

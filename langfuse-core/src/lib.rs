@@ -22,6 +22,8 @@ pub mod observation;
 mod scope;
 mod stream;
 pub mod timestamp;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 
 pub use global::{
     client, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,

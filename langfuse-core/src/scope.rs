@@ -274,6 +274,12 @@ impl Active {
         }
     }
 
+    /// The trace it belongs to.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn trace(&self) -> &TraceState {
+        &self.trace
+    }
+
     fn record_panic(&self, payload: &(dyn Any + Send)) {
         let message = panic_message(payload);
         self.update(|record| {
@@ -378,13 +384,26 @@ impl Start {
 pub(crate) fn begin(
     name: Cow<'static, str>,
     kind: ObservationType,
+    behaviour: Behaviour,
+    prepare: impl FnOnce(&mut Observation),
+) -> Option<Scope> {
+    begin_under(crate::context::current, name, kind, behaviour, prepare)
+}
+
+/// Starts an observation as a child of what `parent` returns (read only when tracing is on),
+/// or as a new trace's root when it returns `None`: for spans whose parent is known from
+/// elsewhere than the current context, such as a `tracing` span's ancestors.
+pub(crate) fn begin_under(
+    parent: impl FnOnce() -> Option<Current>,
+    name: Cow<'static, str>,
+    kind: ObservationType,
     mut behaviour: Behaviour,
     prepare: impl FnOnce(&mut Observation),
 ) -> Option<Scope> {
     if !crate::client::any_enabled() || crate::export::on_export_thread() {
         return None;
     }
-    let parent = crate::context::current();
+    let parent = parent();
     let (trace, parent_id, local_root) = match &parent {
         Some(parent) => (
             Arc::clone(parent.trace_state()),
@@ -522,6 +541,12 @@ impl Scope {
 
     pub(crate) fn active(&self) -> &Active {
         &self.active
+    }
+
+    /// This observation as a parent for others, to hand to [`begin_under`].
+    #[cfg(feature = "tracing")]
+    pub(crate) fn as_parent(&self) -> Current {
+        Current::Local(Arc::clone(&self.active))
     }
 
     /// Hands the record to its trace's client. Returns, when the caller should flush, that
