@@ -387,14 +387,23 @@ pub(crate) fn begin(
     behaviour: Behaviour,
     prepare: impl FnOnce(&mut Observation),
 ) -> Option<Scope> {
-    begin_under(crate::context::current, name, kind, behaviour, prepare)
+    begin_under(
+        crate::context::current,
+        || None,
+        name,
+        kind,
+        behaviour,
+        prepare,
+    )
 }
 
 /// Starts an observation as a child of what `parent` returns (read only when tracing is on),
-/// or as a new trace's root when it returns `None`: for spans whose parent is known from
-/// elsewhere than the current context, such as a `tracing` span's ancestors.
+/// or, when it returns `None`, as the root of a new trace whose id `trace_id` may give (else a
+/// random one): for spans whose place is known from elsewhere than the current context, such
+/// as a `tracing` span's ancestors and its OpenTelemetry trace.
 pub(crate) fn begin_under(
     parent: impl FnOnce() -> Option<Current>,
+    trace_id: impl FnOnce() -> Option<TraceId>,
     name: Cow<'static, str>,
     kind: ObservationType,
     mut behaviour: Behaviour,
@@ -412,7 +421,7 @@ pub(crate) fn begin_under(
         ),
         None => {
             let client = Binding::here();
-            let id = TraceId::random();
+            let id = trace_id().unwrap_or_else(TraceId::random);
             let start = Start::decide(client.client().exporter(), id)?;
             (Arc::new(TraceState::begun(id, start, client)), None, true)
         }

@@ -50,6 +50,8 @@ mod reliability_values;
 mod rig_agent;
 mod root_flush;
 mod stream_generation_usage;
+#[cfg(feature = "tracing-opentelemetry")]
+mod tracing_otel_ids;
 #[cfg(feature = "tracing")]
 mod tracing_spans;
 mod wire_contract;

@@ -51,6 +51,11 @@ impl<S> Layer<S> for TracingLayer
 where
     S: Subscriber + for<'lookup> LookupSpan<'lookup>,
 {
+    #[cfg(feature = "tracing-opentelemetry")]
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.otel.register(subscriber);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else {
             return;
@@ -90,6 +95,7 @@ where
         let name = metadata.name();
         let Some(scope) = crate::scope::begin_under(
             || anchor,
+            || self.new_trace_id(id),
             Cow::Borrowed(name),
             ObservationType::Span,
             BEHAVIOUR,

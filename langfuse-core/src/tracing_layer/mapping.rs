@@ -214,11 +214,13 @@ pub(crate) fn apply(
 ) {
     let kind = observation_type(fields);
     record.kind = kind;
-    if let Some(name) = fields.first_text(&["gen_ai.tool.name", "logfire.msg", "ai.toolCall.name"])
-    {
-        record.name = name.into();
-    } else {
-        record.name = span_name.into();
+    // A name set from inside the span (`update_current_observation`) is kept.
+    if record.name == span_name {
+        if let Some(name) =
+            fields.first_text(&["gen_ai.tool.name", "logfire.msg", "ai.toolCall.name"])
+        {
+            record.name = name.into();
+        }
     }
     let (input, output) = input_output(fields);
     if let Some(input) = input {

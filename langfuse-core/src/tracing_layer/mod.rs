@@ -32,6 +32,12 @@
 //! instrumentation. An ERROR event inside a kept span sets its level to ERROR with the
 //! event's message.
 //!
+//! **Ids.** A kept span that starts a trace gets a random trace id; with the
+//! `tracing-opentelemetry` feature, and `tracing_opentelemetry`'s layer added to the
+//! subscriber *before* this one, it takes the trace id of its OpenTelemetry span instead, so
+//! the trace has the same id in Langfuse as in Tempo or Jaeger. Spans under an observation
+//! belong to that observation's trace.
+//!
 //! **Delivery.** Observations go through the same client, queue and worker as `#[observe]`.
 //! A kept span that starts a trace does not flush when it closes (it closes wherever its last
 //! handle drops, often inside a runtime's poll); the worker's interval, the guard from `init`
@@ -41,9 +47,13 @@
 mod filter;
 mod layer;
 mod mapping;
+#[cfg(feature = "tracing-opentelemetry")]
+mod otel;
 
 use tracing::level_filters::LevelFilter;
+use tracing::span::Id;
 
+use crate::ids::TraceId;
 use filter::Filter;
 
 /// A `tracing_subscriber` layer that records selected spans as Langfuse observations.
@@ -68,6 +78,8 @@ use filter::Filter;
 #[must_use = "a layer does nothing until it is added to a subscriber"]
 pub struct TracingLayer {
     filter: Filter,
+    #[cfg(feature = "tracing-opentelemetry")]
+    otel: otel::OtelTraces,
 }
 
 /// The layer with the default filter: spans with GenAI, Langfuse or OpenInference fields, and
@@ -98,5 +110,17 @@ impl TracingLayer {
     pub fn nested_level(mut self, level: LevelFilter) -> Self {
         self.filter.nested_level(level);
         self
+    }
+
+    /// The trace id a kept span without a parent observation starts its trace with: the one
+    /// `tracing-opentelemetry` gave it, if that layer is in the subscriber.
+    #[cfg(feature = "tracing-opentelemetry")]
+    fn new_trace_id(&self, span: &Id) -> Option<TraceId> {
+        self.otel.trace_id(span)
+    }
+
+    #[cfg(not(feature = "tracing-opentelemetry"))]
+    fn new_trace_id(&self, _span: &Id) -> Option<TraceId> {
+        None
     }
 }
