@@ -258,10 +258,11 @@ fn the_default_filter_keeps_genai_spans_and_info_spans_under_an_observation_only
     // Outside any observation, a plain span is noise and starts no trace.
     tracing::info_span!("startup").in_scope(|| {});
     let trace = root(&|| {
-        tracing::info_span!("load_config").in_scope(|| {
+        let noise = tracing::info_span!("load_config").in_scope(|| {
             // DEBUG noise under an observation is dropped; what is under it re-attaches to
             // the nearest kept ancestor.
-            tracing::debug_span!(target: "hyper::client", "http_request").in_scope(|| {
+            let noise = tracing::debug_span!(target: "hyper::client", "http_request");
+            noise.in_scope(|| {
                 let _chat = tracing::info_span!(
                     "chat",
                     gen_ai.operation.name = "chat",
@@ -269,14 +270,18 @@ fn the_default_filter_keeps_genai_spans_and_info_spans_under_an_observation_only
                 )
                 .entered();
             });
+            noise
         });
+        // Named as the parent later, elsewhere: still under the dropped span's kept ancestor.
+        let _late =
+            tracing::info_span!(parent: &noise, "late_chat", gen_ai.operation.name = "chat")
+                .entered();
     });
-    let observations = observations_of(&test, &trace, 3);
-    assert_names(&observations, &["root", "load_config", "chat"]);
-    assert_child_of(
-        named(&observations, "chat"),
-        named(&observations, "load_config"),
-    );
+    let observations = observations_of(&test, &trace, 4);
+    assert_names(&observations, &["root", "load_config", "chat", "late_chat"]);
+    let load_config = named(&observations, "load_config");
+    assert_child_of(named(&observations, "chat"), load_config);
+    assert_child_of(named(&observations, "late_chat"), load_config);
     assert_eq!(named(&observations, "load_config").observation_type, "SPAN");
     assert!(
         test.server
@@ -489,4 +494,36 @@ fn spans_opened_on_the_export_thread_are_never_recorded_child() {
         .map(|o| o.name)
         .collect();
     assert_eq!(names, [Some("root".to_owned())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instrumented_task_on_a_worker_thread_keeps_its_children_across_await() {
+    let test = Harness::start();
+    let _tracing = install(langfuse_observe::tracing_layer());
+    // Made here, entered on whichever worker polls the task: a span carries its subscriber.
+    let span = tracing::info_span!("background", gen_ai.operation.name = "chat");
+    let trace = span.in_scope(current_trace);
+    let task = tokio::spawn(
+        async {
+            let mut sum = 0;
+            for step in 0..3 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                sum += observed_async(step).await;
+            }
+            sum
+        }
+        .instrument(span),
+    );
+    assert_eq!(task.await.unwrap(), 3);
+    let observations = observations_of(&test, &trace, 4);
+    let background = named(&observations, "background");
+    assert_root(background);
+    let children: Vec<&StoredObservation> = observations
+        .iter()
+        .filter(|o| o.name.as_deref() == Some("observed_async"))
+        .collect();
+    assert_eq!(children.len(), 3);
+    for child in children {
+        assert_child_of(child, background);
+    }
 }

@@ -26,8 +26,9 @@ struct Bridged {
     first_response: Option<SystemTime>,
 }
 
-/// The observation a span's children hang under: its own when it is kept, else its nearest
-/// kept ancestor's (or the observation current where it started).
+/// The observation the children of a span that is not kept hang under: its nearest kept
+/// ancestor's, or the observation current where it started. A kept span's children hang under
+/// its own.
 struct Anchor(Current);
 
 /// A span started on the export thread, and so are its descendants: the exporter's own HTTP
@@ -78,9 +79,13 @@ where
         let anchor = if attrs.is_contextual() {
             None
         } else {
-            parent
-                .as_ref()
-                .and_then(|parent| parent.extensions().get::<Anchor>().map(|a| a.0.clone()))
+            parent.as_ref().and_then(|parent| {
+                let extensions = parent.extensions();
+                match extensions.get::<Bridged>() {
+                    Some(bridged) => Some(bridged.scope.as_parent()),
+                    None => extensions.get::<Anchor>().map(|anchor| anchor.0.clone()),
+                }
+            })
         }
         .or_else(crate::context::current);
         let metadata = attrs.metadata();
@@ -103,9 +108,7 @@ where
         ) else {
             return;
         };
-        let mut extensions = span.extensions_mut();
-        extensions.insert(Anchor(scope.as_parent()));
-        extensions.insert(Bridged {
+        span.extensions_mut().insert(Bridged {
             scope,
             fields,
             name,
@@ -121,10 +124,12 @@ where
         let Some(bridged) = extensions.get_mut::<Bridged>() else {
             return;
         };
-        let mut recorded = Fields::default();
-        values.record(&mut recorded);
-        let response = bridged.fields.merge(recorded);
-        if response
+        let mut recorder = mapping::Recorder {
+            fields: &mut bridged.fields,
+            response: false,
+        };
+        values.record(&mut recorder);
+        if recorder.response
             && bridged.first_response.is_none()
             && mapping::is_streaming(bridged.name, &bridged.fields)
         {
@@ -168,16 +173,23 @@ where
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
         // Guards restore what was current before them, so they are dropped innermost first:
         // an exit out of order also leaves the spans entered after this one.
-        let left = ENTERED.try_with(|entered| {
-            let mut entered = entered.borrow_mut();
-            let position = entered.iter().rposition(|(entered, _)| entered == id)?;
-            Some(entered.split_off(position))
-        });
-        if let Ok(Some(mut left)) = left {
-            while let Some((_, guard)) = left.pop() {
-                drop(guard);
+        let _ = ENTERED.try_with(|entered| {
+            let position = entered
+                .borrow()
+                .iter()
+                .rposition(|(entered, _)| entered == id);
+            let Some(position) = position else {
+                return;
+            };
+            loop {
+                // Popped before it is dropped, outside the borrow.
+                let popped = entered.borrow_mut().pop();
+                drop(popped);
+                if entered.borrow().len() <= position {
+                    break;
+                }
             }
-        }
+        });
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {

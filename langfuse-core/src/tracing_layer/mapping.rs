@@ -88,29 +88,50 @@ impl FieldValue {
 /// The fields of one span by name, as recorded so far; a field recorded again replaces its
 /// value, as a span attribute set again does.
 #[derive(Debug, Default)]
-pub(crate) struct Fields(BTreeMap<&'static str, FieldValue>);
+pub(crate) struct Fields {
+    values: BTreeMap<&'static str, FieldValue>,
+    /// One bit per recorded name ([`key_bit`]): the mapping asks for a hundred names of
+    /// which a span has a few, and most are answered here without a search.
+    names: u64,
+    /// One bit per namespace of recorded names ([`namespace_bit`]), for prefix searches.
+    namespaces: u8,
+}
+
+/// The namespaces the mapping searches by prefix, one bit each; everything else shares one.
+fn namespace_bit(key: &str) -> u8 {
+    if key.starts_with("gen_ai.") {
+        1
+    } else if key.starts_with("langfuse.") {
+        2
+    } else if key.starts_with("llm.") {
+        4
+    } else {
+        8
+    }
+}
+
+/// A bit for `key` from its length and two of its bytes: cheap, and spread enough that a
+/// dozen recorded names leave most bits clear.
+fn key_bit(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let last = bytes.last().copied().unwrap_or(0) as usize;
+    let middle = bytes.get(bytes.len() / 2).copied().unwrap_or(0) as usize;
+    1 << ((bytes.len() * 7 + last * 3 + middle) % 64)
+}
 
 impl Fields {
     pub(crate) fn get(&self, key: &str) -> Option<&FieldValue> {
-        self.0.get(key)
+        if self.names & key_bit(key) == 0 {
+            return None;
+        }
+        self.values.get(key)
     }
 
     /// The first of `keys` that is set.
     fn first(&self, keys: &[&str]) -> Option<&FieldValue> {
-        for key in keys {
-            if let Some(value) = self.0.get(*key).filter(|value| value.is_set()) {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    /// Adds `other`'s fields, replacing values recorded before; returns whether one of them
-    /// carries the first part of a response.
-    pub(crate) fn merge(&mut self, other: Fields) -> bool {
-        let response = other.0.keys().any(|key| is_response_field(key));
-        self.0.extend(other.0);
-        response
+        keys.iter()
+            .filter_map(|key| self.get(key))
+            .find(|value| value.is_set())
     }
 
     fn first_text(&self, keys: &[&str]) -> Option<String> {
@@ -118,17 +139,20 @@ impl Fields {
     }
 
     fn str(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(FieldValue::as_str)
+        self.get(key).and_then(FieldValue::as_str)
     }
 
     fn has(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.get(key).is_some()
     }
 
     /// The fields under `prefix`, with the prefix removed.
     fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a FieldValue)> {
-        self.0
-            .range(prefix..)
+        let searched = self.namespaces & namespace_bit(prefix) != 0;
+        searched
+            .then(|| self.values.range(prefix..))
+            .into_iter()
+            .flatten()
             .take_while(move |(key, _)| key.starts_with(prefix))
             .map(move |(key, value)| (&key[prefix.len()..], value))
     }
@@ -136,7 +160,7 @@ impl Fields {
     /// `key=value` pairs, for an event without a message.
     pub(crate) fn summary(&self) -> String {
         let pairs: Vec<String> = self
-            .0
+            .values
             .iter()
             .map(|(key, value)| format!("{key}={}", value.text()))
             .collect();
@@ -144,39 +168,63 @@ impl Fields {
     }
 
     fn insert(&mut self, field: &Field, value: FieldValue) {
-        self.0.insert(field.name(), value);
+        self.names |= key_bit(field.name());
+        self.namespaces |= namespace_bit(field.name());
+        self.values.insert(field.name(), value);
     }
 }
 
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.insert(field, FieldValue::Text(value.to_owned()));
-    }
+/// Records fields into [`Fields`], noting whether one of them carries the first part of a
+/// response.
+pub(crate) struct Recorder<'a> {
+    pub(crate) fields: &'a mut Fields,
+    pub(crate) response: bool,
+}
 
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.insert(field, FieldValue::Int(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.insert(field, FieldValue::UInt(value));
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.insert(field, FieldValue::Float(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.insert(field, FieldValue::Bool(value));
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.insert(field, FieldValue::Text(value.to_string()));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.insert(field, FieldValue::Text(format!("{value:?}")));
+impl Recorder<'_> {
+    fn insert(&mut self, field: &Field, value: FieldValue) {
+        self.response |= is_response_field(field.name());
+        self.fields.insert(field, value);
     }
 }
+
+/// Both record every kind of value the same way.
+macro_rules! visit_into_fields {
+    ($target:ty) => {
+        impl Visit for $target {
+            fn record_str(&mut self, field: &Field, value: &str) {
+                self.insert(field, FieldValue::Text(value.to_owned()));
+            }
+
+            fn record_i64(&mut self, field: &Field, value: i64) {
+                self.insert(field, FieldValue::Int(value));
+            }
+
+            fn record_u64(&mut self, field: &Field, value: u64) {
+                self.insert(field, FieldValue::UInt(value));
+            }
+
+            fn record_f64(&mut self, field: &Field, value: f64) {
+                self.insert(field, FieldValue::Float(value));
+            }
+
+            fn record_bool(&mut self, field: &Field, value: bool) {
+                self.insert(field, FieldValue::Bool(value));
+            }
+
+            fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+                self.insert(field, FieldValue::Text(value.to_string()));
+            }
+
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                self.insert(field, FieldValue::Text(format!("{value:?}")));
+            }
+        }
+    };
+}
+
+visit_into_fields!(Fields);
+visit_into_fields!(Recorder<'_>);
 
 /// Whether a field name marks a span as meant for Langfuse: GenAI semantic conventions,
 /// Langfuse's own attributes, or OpenInference's.
@@ -375,7 +423,7 @@ const IO_PAIRS: [(&str, &str); 6] = [
     ("tool_arguments", "tool_response"),
 ];
 
-/// Fields read as input or output, and so left out of the attribute dump in the metadata.
+/// Fields read as input or output.
 const IO_KEYS: [&str; 22] = [
     "langfuse.observation.input",
     "langfuse.observation.output",
@@ -401,16 +449,6 @@ const IO_KEYS: [&str; 22] = [
     "gen_ai.tool.call.result",
 ];
 
-const DUMP_EXCLUDED_PREFIXES: [&str; 7] = [
-    "gen_ai.prompt",
-    "gen_ai.completion",
-    "llm.input_messages",
-    "llm.output_messages",
-    "langfuse.trace.metadata",
-    "langfuse.observation.metadata",
-    "ai.telemetry.metadata",
-];
-
 type Io = (Option<CapturedValue>, Option<CapturedValue>);
 
 /// §4.8: the first source that yields an input or an output gives both.
@@ -429,8 +467,14 @@ fn input_output(fields: &Fields) -> Io {
         }
     }
     for (input, output) in [
-        ("gen_ai.prompt", "gen_ai.completion"),
-        ("llm.input_messages", "llm.output_messages"),
+        (
+            ("gen_ai.prompt", "gen_ai.prompt."),
+            ("gen_ai.completion", "gen_ai.completion."),
+        ),
+        (
+            ("llm.input_messages", "llm.input_messages."),
+            ("llm.output_messages", "llm.output_messages."),
+        ),
     ] {
         let input = rebuilt(fields, input);
         let output = rebuilt(fields, output);
@@ -444,14 +488,14 @@ fn input_output(fields: &Fields) -> Io {
     pair("gen_ai.tool.call.arguments", "gen_ai.tool.call.result").unwrap_or((None, None))
 }
 
-/// The value of flattened keys under `prefix` put back together: the key itself when it is
-/// set, else `prefix.0.role`-style keys as an array of objects, else an object.
-fn rebuilt(fields: &Fields, prefix: &str) -> Option<CapturedValue> {
-    if let Some(whole) = fields.first(&[prefix]) {
+/// The value of flattened keys under `key` (`dotted` is the key and a dot) put back together:
+/// the key itself when it is set, else `key.0.role`-style keys as an array of objects, else an
+/// object.
+fn rebuilt(fields: &Fields, (key, dotted): (&str, &str)) -> Option<CapturedValue> {
+    if let Some(whole) = fields.first(&[key]) {
         return Some(whole.captured());
     }
-    let dotted = format!("{prefix}.");
-    let parts: Vec<(&str, &FieldValue)> = fields.under(&dotted).collect();
+    let parts: Vec<(&str, &FieldValue)> = fields.under(dotted).collect();
     if parts.is_empty() {
         return None;
     }
@@ -526,24 +570,63 @@ fn json_object(fields: &Fields, key: &str) -> Option<Map<String, Value>> {
     }
 }
 
-/// §4.9 for the observation, and the attribute dump the server adds for scopes other than its
-/// own SDKs' (§4.4), under `attributes.<key>` as the server flattens it.
+/// §4.9 for the observation, and every field no rule reads, under `attributes.<name>` (where
+/// the server puts the attributes of spans from other instrumentation).
 fn observation_metadata(fields: &Fields) -> Map<String, Value> {
     let mut metadata = domain_metadata(
         fields,
         "langfuse.observation.metadata",
         &["langfuse.observation.metadata.", "langfuse.metadata."],
     );
-    for (key, value) in &fields.0 {
-        let excluded = IO_KEYS.contains(key)
-            || DUMP_EXCLUDED_PREFIXES
-                .iter()
-                .any(|prefix| key.starts_with(prefix));
-        if !excluded {
-            metadata.insert(format!("attributes.{key}"), Value::String(value.text()));
+    for (key, value) in &fields.values {
+        if !is_read(key) {
+            let mut name = String::with_capacity(ATTRIBUTES.len() + key.len());
+            name.push_str(ATTRIBUTES);
+            name.push_str(key);
+            metadata.insert(name, Value::String(value.text()));
         }
     }
     metadata
+}
+
+const ATTRIBUTES: &str = "attributes.";
+
+/// Whether a rule of this module reads the field, so that it need not be repeated in the
+/// metadata. The system instructions stay there too: they are read only along with messages.
+fn is_read(key: &str) -> bool {
+    const PREFIXES: [&str; 10] = [
+        "langfuse.",
+        "gen_ai.usage.",
+        "gen_ai.request.",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        "llm.token_count.",
+        "llm.invocation_parameters",
+        "llm.input_messages",
+        "llm.output_messages",
+        "ai.telemetry.metadata",
+    ];
+    IO_KEYS.contains(&key)
+        || matches!(
+            key,
+            "gen_ai.operation.name"
+                | "openinference.span.kind"
+                | "gen_ai.tool.name"
+                | "gen_ai.tool.call.id"
+                | "logfire.msg"
+                | "ai.toolCall.name"
+                | "gen_ai.response.model"
+                | "ai.model.id"
+                | "llm.response.model"
+                | "llm.model_name"
+                | "model"
+                | "model_config"
+                | "llm.cost.total"
+                | "user.id"
+                | "session.id"
+                | "gen_ai.conversation.id"
+        )
+        || PREFIXES.iter().any(|prefix| key.starts_with(prefix))
 }
 
 /// §4.9 steps 1 and 2: the JSON object (or `langfuse.metadata`), then the flat keys.
@@ -634,11 +717,7 @@ fn generic_usage(fields: &Fields) -> Option<BTreeMap<String, u64>> {
     if raw.is_empty() {
         return None;
     }
-    let mut used: Vec<&str> = Vec::new();
-    let mut take = |keys: &[&'static str]| {
-        used.extend(keys);
-        keys.iter().find_map(|key| raw.get(key).copied())
-    };
+    let take = |keys: &[&str]| keys.iter().find_map(|key| raw.get(key).copied());
     let input = take(&["prompt_tokens", "input_tokens", "prompt"]);
     let output = take(&["completion_tokens", "output_tokens", "completion"]);
     let total = take(&["total_tokens", "total"]);
@@ -685,7 +764,7 @@ fn generic_usage(fields: &Fields) -> Option<BTreeMap<String, u64>> {
     put("output_reasoning_tokens", reasoning);
     put("output_audio_tokens", audio);
     for (key, value) in &raw {
-        if !used.contains(key) {
+        if !is_usage_key(key) {
             let name = key.strip_prefix("details.").unwrap_or(key);
             if let Some(count) = tokens(*value) {
                 usage.entry(name.to_owned()).or_insert(count);
@@ -693,6 +772,39 @@ fn generic_usage(fields: &Fields) -> Option<BTreeMap<String, u64>> {
         }
     }
     Some(usage)
+}
+
+/// Whether the generic usage rule reads `key` into one of Langfuse's own names.
+fn is_usage_key(key: &str) -> bool {
+    matches!(
+        key,
+        "prompt_tokens"
+            | "input_tokens"
+            | "prompt"
+            | "completion_tokens"
+            | "output_tokens"
+            | "completion"
+            | "total_tokens"
+            | "total"
+            | "cache_read.input_tokens"
+            | "cache_read_input_tokens"
+            | "cache_read_tokens"
+            | "details.cache_read_tokens"
+            | "details.cache_read_input_tokens"
+            | "prompt_details.cache_read"
+            | "input_cached_tokens"
+            | "cache_creation.input_tokens"
+            | "cache_creation_input_tokens"
+            | "cache_write_tokens"
+            | "details.cache_write_tokens"
+            | "details.cache_creation_input_tokens"
+            | "input_cache_creation"
+            | "reasoning.output_tokens"
+            | "completion_details.reasoning"
+            | "output_reasoning_tokens"
+            | "completion_details.audio"
+            | "output_audio_tokens"
+    )
 }
 
 /// §4.7: `cost_details`, then `gen_ai.usage.cost`, then `llm.cost.total`; numbers ≥ 0 only.
@@ -848,7 +960,13 @@ mod tests {
     use crate::ids::{ObservationId, TraceId};
 
     fn fields(pairs: &[(&'static str, FieldValue)]) -> Fields {
-        Fields(pairs.iter().cloned().collect())
+        let mut fields = Fields::default();
+        for (key, value) in pairs {
+            fields.names |= key_bit(key);
+            fields.namespaces |= namespace_bit(key);
+            fields.values.insert(key, value.clone());
+        }
+        fields
     }
 
     fn text(value: &str) -> FieldValue {
