@@ -327,8 +327,8 @@ fn apply_generation(
         .then(|| prompt(fields))
         .flatten();
     let found = model.is_some()
-        || usage.is_some()
-        || cost.is_some()
+        || usage.as_ref().is_some_and(|usage| !usage.is_empty())
+        || cost.as_ref().is_some_and(|cost| !cost.is_empty())
         || !parameters.is_empty()
         || completion_start.is_some()
         || prompt.is_some();
@@ -1019,6 +1019,67 @@ mod tests {
             record.input.unwrap().to_json_value(),
             serde_json::json!([{"role": "user", "content": "hi"}, {"role": "assistant"}])
         );
+    }
+
+    #[test]
+    fn a_bare_model_field_makes_a_generation_and_a_cost_field_its_total() {
+        let record = mapped(&[
+            ("model", text("local-llm")),
+            ("gen_ai.usage.cost", FieldValue::Float(0.25)),
+        ]);
+        assert_eq!(record.kind, ObservationType::Generation);
+        let details = record.generation.unwrap();
+        assert_eq!(details.model.as_deref(), Some("local-llm"));
+        assert_eq!(details.cost_details["total"], 0.25);
+    }
+
+    #[test]
+    fn usage_details_that_are_not_json_fall_through_to_the_generic_rule() {
+        let record = mapped(&[
+            ("langfuse.observation.usage_details", text("{not json")),
+            ("gen_ai.usage.input_tokens", FieldValue::UInt(9)),
+        ]);
+        assert_eq!(record.generation.unwrap().usage_details["input"], 9);
+        let not_an_object = mapped(&[
+            ("langfuse.observation.usage_details", text("[1]")),
+            ("gen_ai.usage.input_tokens", FieldValue::UInt(9)),
+        ]);
+        assert!(
+            not_an_object.generation.is_none(),
+            "JSON that is not an object gives {{}}"
+        );
+    }
+
+    #[test]
+    fn model_parameters_keep_strings_and_numbers_and_encode_the_rest() {
+        let record = mapped(&[
+            ("gen_ai.request.model", text("m")),
+            ("gen_ai.request.temperature", FieldValue::Float(0.5)),
+            ("gen_ai.request.stream", FieldValue::Bool(true)),
+            ("gen_ai.request.stop", text("END")),
+        ]);
+        let parameters = record.generation.unwrap().model_parameters;
+        assert_eq!(
+            Value::Object(parameters),
+            serde_json::json!({"temperature": 0.5, "stream": "true", "stop": "END"})
+        );
+    }
+
+    #[test]
+    fn trace_fields_update_the_trace_attributes() {
+        let fields = fields(&[
+            ("langfuse.trace.public", FieldValue::Bool(true)),
+            ("langfuse.trace.metadata.team", text("search")),
+            ("gen_ai.conversation.id", text("conv-1")),
+            ("user.id", text("u-9")),
+        ]);
+        let mut trace = TraceAttributes::default();
+        trace_update(&fields).expect("trace fields")(&mut trace);
+        assert_eq!(trace.public, Some(true));
+        assert_eq!(trace.metadata["team"], "search");
+        assert_eq!(trace.session_id.as_deref(), Some("conv-1"));
+        assert_eq!(trace.user_id.as_deref(), Some("u-9"));
+        assert!(trace_update(&Fields::default()).is_none());
     }
 
     #[test]

@@ -27,8 +27,8 @@
 //! applies to OTLP span attributes: type from `langfuse.observation.type`,
 //! `openinference.span.kind` or `gen_ai.operation.name`; model, parameters, usage, cost,
 //! input and output, tool calls, level, prompt; session, user, tags and other trace
-//! attributes. Every field except those read as input or output is also kept in the
-//! observation's metadata under `attributes.<name>`, as Langfuse shows spans from other
+//! attributes. Fields no rule reads are kept in the observation's metadata under
+//! `attributes.<name>`, where Langfuse shows the attributes of spans from other
 //! instrumentation. An ERROR event inside a kept span sets its level to ERROR with the
 //! event's message.
 //!
