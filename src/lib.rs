@@ -48,6 +48,8 @@ pub use langfuse_observe_core::config::Config;
 /// `prompt("name")` requests a prompt kept in Langfuse from the client in effect here, and
 /// the `prompt` module has the prompt types: fetching, caching, compiling, linking.
 pub use langfuse_observe_core::prompt;
+#[cfg(feature = "tracing")]
+pub use langfuse_observe_core::tracing_layer::{tracing_layer, TracingLayer};
 pub use langfuse_observe_core::{
     client, flush, flush_blocking, init, init_from_env, shutdown, stats, FlushGuard, InitError,
 };

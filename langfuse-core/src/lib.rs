@@ -23,6 +23,8 @@ pub mod prompt;
 mod scope;
 mod stream;
 pub mod timestamp;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 
 pub use global::{
     client, flush, flush_blocking, init, init_from_env, prompt, shutdown, stats, FlushGuard,

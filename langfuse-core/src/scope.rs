@@ -274,6 +274,12 @@ impl Active {
         }
     }
 
+    /// The trace it belongs to.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn trace(&self) -> &TraceState {
+        &self.trace
+    }
+
     fn record_panic(&self, payload: &(dyn Any + Send)) {
         let message = panic_message(payload);
         self.update(|record| {
@@ -378,26 +384,58 @@ impl Start {
 pub(crate) fn begin(
     name: Cow<'static, str>,
     kind: ObservationType,
+    behaviour: Behaviour,
+    prepare: impl FnOnce(&mut Observation),
+) -> Option<Scope> {
+    begin_under(
+        || crate::context::with_current(|current| current.map(Parent::of)),
+        || None,
+        name,
+        kind,
+        behaviour,
+        prepare,
+    )
+}
+
+/// Where a new observation goes: what it needs of the observation or remote parent it starts
+/// under, taken without holding on to that one.
+pub(crate) struct Parent {
+    trace: Arc<TraceState>,
+    id: Option<ObservationId>,
+    /// The parent is in another process: the new observation is this process's root.
+    remote: bool,
+}
+
+impl Parent {
+    pub(crate) fn of(current: &Current) -> Self {
+        Self {
+            trace: Arc::clone(current.trace_state()),
+            id: current.id(),
+            remote: current.is_remote(),
+        }
+    }
+}
+
+/// Starts an observation as a child of what `parent` returns (read only when tracing is on),
+/// or, when it returns `None`, as the root of a new trace whose id `trace_id` may give (else a
+/// random one): for spans whose place is known from elsewhere than the current context, such
+/// as a `tracing` span's ancestors and its OpenTelemetry trace.
+pub(crate) fn begin_under(
+    parent: impl FnOnce() -> Option<Parent>,
+    trace_id: impl FnOnce() -> Option<TraceId>,
+    name: Cow<'static, str>,
+    kind: ObservationType,
     mut behaviour: Behaviour,
     prepare: impl FnOnce(&mut Observation),
 ) -> Option<Scope> {
     if !crate::client::any_enabled() || crate::export::on_export_thread() {
         return None;
     }
-    let parent = crate::context::with_current(|parent| {
-        parent.map(|parent| {
-            (
-                Arc::clone(parent.trace_state()),
-                parent.id(),
-                parent.is_remote(),
-            )
-        })
-    });
-    let (trace, parent_id, local_root) = match parent {
-        Some(parent) => parent,
+    let (trace, parent_id, local_root) = match parent() {
+        Some(Parent { trace, id, remote }) => (trace, id, remote),
         None => {
             let client = Binding::here();
-            let id = TraceId::random();
+            let id = trace_id().unwrap_or_else(TraceId::random);
             let start = Start::decide(client.client().exporter(), id)?;
             (Arc::new(TraceState::begun(id, start, client)), None, true)
         }
@@ -526,6 +564,12 @@ impl Scope {
 
     pub(crate) fn active(&self) -> &Active {
         &self.active
+    }
+
+    /// This observation as a parent for others, to hand to [`begin_under`].
+    #[cfg(feature = "tracing")]
+    pub(crate) fn as_parent(&self) -> Current {
+        Current::Local(Arc::clone(&self.active))
     }
 
     /// Hands the record to its trace's client. Returns, when the caller should flush, that

@@ -500,3 +500,60 @@ fn prompts_links_the_configured_projects_prompt_and_not_a_fallback() {
     assert!(without.wait_for_observations(1, WAIT));
     assert_eq!(without.observations()[0].prompt_name, None);
 }
+
+#[cfg(feature = "tracing")]
+#[test]
+fn rig_agent_nests_the_agents_spans_under_the_observed_call() {
+    let server = TestServer::start();
+    let output = run_example_with("rig_agent", &server, &[]);
+    assert!(output.status.success());
+    assert_eq!(stdout_of(&output).trim_end(), "2 + 3 = 5");
+
+    let observations = server.observations();
+    assert_eq!(observations.len(), 5, "{observations:#?}");
+    let root = named(&observations, "answer");
+    assert_eq!(root.parent_observation_id, None);
+    let agent = named(&observations, "invoke_agent");
+    assert_eq!(agent.observation_type, "AGENT");
+    assert_child_of(agent, root);
+    let tool = named(&observations, "add");
+    assert_eq!(tool.observation_type, "TOOL");
+    assert_child_of(tool, agent);
+    assert_eq!(tool.input, Some(json!({"x": 2, "y": 3})));
+    assert_eq!(tool.output, Some(json!(5)));
+    let mut chats: Vec<&StoredObservation> = observations
+        .iter()
+        .filter(|o| o.name.as_deref() == Some("chat_streaming"))
+        .collect();
+    chats.sort_by_key(|o| o.start_time);
+    assert_eq!(chats.len(), 2);
+    for (chat, input_tokens) in chats.iter().zip([50, 70]) {
+        assert_eq!(chat.observation_type, "GENERATION");
+        assert_child_of(chat, agent);
+        assert_eq!(chat.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
+        let usage = chat.usage_details.as_ref().expect("usage");
+        assert_eq!(usage["input"], json!(input_tokens));
+        assert!(chat.completion_start_time.is_some());
+    }
+    let trace = server.trace(&root.trace_id).expect("the trace");
+    assert_eq!(trace.session_id.as_deref(), Some("chat-42"));
+    assert_eq!(trace.user_id.as_deref(), Some("ada"));
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn rig_agent_prints_its_tree_without_an_account() {
+    let mut command = crate::support::example::example_command("rig_agent");
+    crate::support::example::clear_langfuse_env(&mut command);
+    let output = command.output().expect("the example runs");
+    let printed = stderr_of(&output);
+    assert!(output.status.success(), "{printed}");
+    for line in [
+        "session=chat-42 user=ada",
+        "invoke_agent [agent]",
+        "chat_streaming [generation]",
+        "add [tool]",
+    ] {
+        assert!(printed.contains(line), "{line:?} missing from:\n{printed}");
+    }
+}

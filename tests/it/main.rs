@@ -47,6 +47,12 @@ mod reliability_parsing;
 mod reliability_security;
 mod reliability_soak;
 mod reliability_values;
+#[cfg(feature = "tracing")]
+mod rig_agent;
 mod root_flush;
 mod stream_generation_usage;
+#[cfg(feature = "tracing-opentelemetry")]
+mod tracing_otel_ids;
+#[cfg(feature = "tracing")]
+mod tracing_spans;
 mod wire_contract;

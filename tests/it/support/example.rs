@@ -54,6 +54,10 @@ pub(crate) fn example_command(name: &str) -> Command {
     if release {
         command.arg("--release");
     }
+    // Examples that need a feature are built only with it, as this test was.
+    if cfg!(feature = "tracing") {
+        command.args(["--features", "tracing"]);
+    }
     command.arg("--");
     command
 }

@@ -7,6 +7,8 @@
 //! - [`exporter`]: a server with a client that is handed records directly, sample records,
 //!   and the accounting every exporter test ends with;
 //! - [`example`]: an example program run as a child process against a server;
+//! - `fake_model` (with the `tracing` feature): a loopback model with OpenAI's API, for
+//!   driving rig without network;
 //! - [`process`]: a test of this binary run alone in a child process, for the tests about
 //!   the process itself (its default client, its environment, its exit).
 
@@ -14,6 +16,8 @@ use std::time::Duration;
 
 pub(crate) mod example;
 pub(crate) mod exporter;
+#[cfg(feature = "tracing")]
+pub(crate) mod fake_model;
 pub(crate) mod observed;
 pub(crate) mod process;
 
