@@ -24,7 +24,7 @@ use crate::observation::{
     GenerationDetails, Level, Observation, ObservationType, PromptRef, Score, ScoreValue,
     TraceAttributes,
 };
-use crate::scope::{begin, Behaviour, Current, Observed};
+use crate::scope::{begin, Behaviour, Current, Observed, Scope};
 
 /// Runs `apply` on the current observation, or warns once that `call` had nothing to apply to.
 fn with_current<R>(
@@ -597,7 +597,7 @@ impl ScopedObservation {
         self
     }
 
-    fn begin(self) -> Option<crate::scope::Scope> {
+    fn begin(self) -> Option<Scope> {
         let behaviour = Behaviour {
             capture_output: true,
             flush: self.flush,
@@ -611,23 +611,18 @@ impl ScopedObservation {
     /// Runs `work` as the observation's body; set its output with
     /// [`update_current_observation`]. A panic is recorded, then goes on.
     pub fn run<R>(self, work: impl FnOnce() -> R) -> R {
-        let Some(scope) = self.begin() else {
-            return work();
-        };
-        let value = scope.run_entered(work);
-        scope.end();
+        let mut scope = self.begin();
+        let value = Scope::run_lent(&mut scope, work);
+        if let Some(scope) = scope {
+            scope.end();
+        }
         value
     }
 
     /// Runs `work` as the observation's body, which lasts until the future completes (or
     /// WARNING "cancelled" if it is dropped first).
     pub async fn run_async<F: Future>(self, work: F) -> F::Output {
-        Observed::new(
-            self.begin(),
-            work,
-            |_: &mut crate::scope::Scope, _: &F::Output| {},
-        )
-        .await
+        Observed::new(self.begin(), work, |_: &mut Scope, _: &F::Output| {}).await
     }
 }
 

@@ -236,6 +236,14 @@ impl Drop for ContextGuard {
     }
 }
 
+/// Makes `current` current and returns what was; on a thread whose slot is already gone (it
+/// is shutting down), changes nothing and gives `current` back.
+pub(crate) fn swap(current: Option<Current>) -> Option<Current> {
+    let mut current = current;
+    let _ = CURRENT.try_with(|slot| current = slot.replace(current.take()));
+    current
+}
+
 pub(crate) fn current() -> Option<Current> {
     with_current(|active| active.cloned())
 }

@@ -182,10 +182,22 @@ pub(crate) struct Behaviour {
 
 /// What is current on a thread or in a task: an observation of this process, or the parent
 /// in another service of a trace continued here.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Current {
     Local(Arc<Active>),
+    /// An observation whose owner lent it to the context while its body runs (see
+    /// [`Scope::run_lent`]).
+    Lent(Scope),
     Remote(Arc<RemoteParent>),
+}
+
+impl Clone for Current {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Local(active) | Self::Lent(Scope { active }) => Self::Local(Arc::clone(active)),
+            Self::Remote(parent) => Self::Remote(Arc::clone(parent)),
+        }
+    }
 }
 
 impl Current {
@@ -204,7 +216,7 @@ impl Current {
 
     fn trace_state(&self) -> &Arc<TraceState> {
         match self {
-            Self::Local(active) => &active.trace,
+            Self::Local(active) | Self::Lent(Scope { active }) => &active.trace,
             Self::Remote(parent) => &parent.trace,
         }
     }
@@ -220,7 +232,7 @@ impl Current {
     /// The current observation's id, or the remote parent's (a continued trace may have none).
     pub(crate) fn id(&self) -> Option<ObservationId> {
         match self {
-            Self::Local(active) => Some(active.id),
+            Self::Local(active) | Self::Lent(Scope { active }) => Some(active.id),
             Self::Remote(parent) => parent.id,
         }
     }
@@ -233,7 +245,7 @@ impl Current {
     /// parent has no record here.
     pub(crate) fn update(&self, change: impl FnOnce(&mut Observation)) -> bool {
         match self {
-            Self::Local(active) => active.update(change),
+            Self::Local(active) | Self::Lent(Scope { active }) => active.update(change),
             Self::Remote(_) => false,
         }
     }
@@ -475,14 +487,32 @@ impl Scope {
         ContextGuard::enter(Some(Current::Local(Arc::clone(&self.active))))
     }
 
-    /// Runs `work` with this observation current; a panic in it is recorded on the
-    /// observation, then goes on unwinding (the scope's drop ends the observation).
-    pub(crate) fn run_entered<R>(&self, work: impl FnOnce() -> R) -> R {
-        let _attached = self.enter();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+    /// Runs `work` with the observation in `home` current (or nothing more when it is
+    /// empty); a panic in it is recorded on the observation, then goes on unwinding (the
+    /// scope's drop ends the observation).
+    ///
+    /// The scope is lent to the context for the time, not shared with it: on this machine the
+    /// two atomic reference counts that sharing costs were most of an observed item's or poll's
+    /// cost. It is back in `home` when `work` returns or unwinds.
+    pub(crate) fn run_lent<R>(home: &mut Option<Self>, work: impl FnOnce() -> R) -> R {
+        let Some(scope) = home.take() else {
+            return work();
+        };
+        let id = scope.active.id;
+        let outcome = {
+            let _lent = Lent {
+                home: &mut *home,
+                id,
+                previous: Some(crate::context::swap(Some(Current::Lent(scope)))),
+            };
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        };
+        match outcome {
             Ok(value) => value,
             Err(payload) => {
-                self.active.record_panic(&*payload);
+                if let Some(scope) = home.as_ref() {
+                    scope.active.record_panic(&*payload);
+                }
                 std::panic::resume_unwind(payload)
             }
         }
@@ -622,6 +652,32 @@ impl Drop for Scope {
     }
 }
 
+/// Gives a lent scope back to its home, and the context what was current before.
+struct Lent<'a> {
+    home: &'a mut Option<Scope>,
+    id: ObservationId,
+    previous: Option<Option<Current>>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        let previous = self.previous.take().flatten();
+        match crate::context::swap(previous) {
+            Some(Current::Lent(scope)) if scope.active.id == self.id => *self.home = Some(scope),
+            // A context guard made inside the body was leaked (`mem::forget`), and the lent
+            // scope with it: its observation can no longer end.
+            _ => crate::diagnostics::warn(
+                "context-leaked",
+                format_args!(
+                    "observation {} was lost: a context guard made inside it was leaked \
+                     (mem::forget) instead of dropped",
+                    self.id
+                ),
+            ),
+        }
+    }
+}
+
 /// The observation of a function whose body stays in place and whose value cannot be
 /// recorded (it returns a closure): however the body returns, dropping this ends the
 /// observation normally; unwinding ends it as a panic.
@@ -713,10 +769,7 @@ impl<F: Future, C: Fn(&mut Scope, &F::Output)> Future for Observed<F, C> {
             }
         }
         let inner = this.inner.as_mut();
-        let output = match this.scope.as_ref() {
-            None => std::task::ready!(inner.poll(cx)),
-            Some(scope) => std::task::ready!(scope.run_entered(|| inner.poll(cx))),
-        };
+        let output = std::task::ready!(Scope::run_lent(this.scope, || inner.poll(cx)));
         let Some(mut scope) = this.scope.take() else {
             return Poll::Ready(output);
         };

@@ -140,11 +140,11 @@ impl<I: Iterator, C: Fn(&I::Item, Option<&mut Items>) -> Option<String>> Observe
     /// Takes one item from either end, with the observation current while the inner
     /// iterator works, and ends the observation when there is none left.
     fn step(&mut self, take: impl FnOnce(&mut I) -> Option<I::Item>) -> Option<I::Item> {
-        let Some(scope) = self.tracker.scope.as_ref() else {
+        if self.tracker.scope.is_none() {
             return take(&mut self.inner);
-        };
+        }
         let inner = &mut self.inner;
-        let next = scope.run_entered(|| take(inner));
+        let next = Scope::run_lent(&mut self.tracker.scope, || take(inner));
         match &next {
             Some(item) => self.tracker.item(item),
             None => {
@@ -227,11 +227,12 @@ impl<S: Stream, C: Fn(&S::Item, Option<&mut Items>) -> Option<String>> Stream
             *this.flushing = None;
             return Poll::Ready(None);
         }
-        let Some(scope) = this.tracker.scope.as_ref() else {
+        if this.tracker.scope.is_none() {
             return this.inner.poll_next(cx);
-        };
+        }
         let inner = this.inner;
-        let next = std::task::ready!(scope.run_entered(|| inner.poll_next(cx)));
+        let next =
+            std::task::ready!(Scope::run_lent(&mut this.tracker.scope, || inner.poll_next(cx)));
         if let Some(item) = &next {
             this.tracker.item(item);
             return Poll::Ready(next);
@@ -284,10 +285,7 @@ impl<F: Future> Future for Opening<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let inner = this.inner;
-        let output = match this.scope.as_ref() {
-            None => std::task::ready!(inner.poll(cx)),
-            Some(scope) => std::task::ready!(scope.run_entered(|| inner.poll(cx))),
-        };
+        let output = std::task::ready!(Scope::run_lent(this.scope, || inner.poll(cx)));
         Poll::Ready((this.scope.take(), output))
     }
 }

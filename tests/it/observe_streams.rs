@@ -23,6 +23,7 @@ use crate::support::observed::{
     assert_child_of, assert_names, assert_root, assert_within, current_observation, current_trace,
     millis, named, times, trace_observations, wait_for_trace, Harness,
 };
+use crate::support::process::{assert_child_passes, is_child};
 
 /// Asserts the observation ended normally: no warning, no error.
 #[track_caller]
@@ -1355,4 +1356,51 @@ async fn subtraits_of_stream_and_iterator_are_recognised() {
         assert_eq!(sequence.output, Some(output), "{name}");
         assert_default_level(sequence);
     }
+}
+
+const LEAKED_CHILD: &str =
+    "observe_streams::a_context_guard_leaked_inside_an_item_is_reported_child";
+
+#[observe]
+fn leaks_a_context_guard() -> impl Iterator<Item = u32> {
+    (0..2).map(|i| {
+        std::mem::forget(langfuse_observe::context::Context::default().attach());
+        i
+    })
+}
+
+#[observe]
+fn called_after_the_leak() -> u32 {
+    1
+}
+
+#[test]
+#[ignore = "run in a child process by a_context_guard_leaked_inside_an_item_is_reported"]
+fn a_context_guard_leaked_inside_an_item_is_reported_child() {
+    if !is_child(LEAKED_CHILD) {
+        return;
+    }
+    let test = Harness::start();
+    assert_eq!(leaks_a_context_guard().collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(called_after_the_leak(), 1);
+    let after = test
+        .server
+        .observations()
+        .into_iter()
+        .find(|o| o.name.as_deref() == Some("called_after_the_leak"));
+    let after = after.expect("an outermost call flushes, so it has arrived");
+    assert_root(&after);
+}
+
+/// An observed item lends its observation to the context while it is produced; a guard that
+/// the item's code leaks keeps it, so it can no longer end. That is said on stderr, and the
+/// program and later observations go on.
+#[test]
+fn a_context_guard_leaked_inside_an_item_is_reported() {
+    let output = assert_child_passes(LEAKED_CHILD, |_| {});
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("was lost: a context guard made inside it was leaked (mem::forget)"),
+        "{stderr}"
+    );
 }
