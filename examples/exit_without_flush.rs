@@ -4,6 +4,7 @@
 //! - `return`: a server-style handler (`flush = false`, so its end does not flush) runs three
 //!   times, then `main` returns;
 //! - `exit`: `std::process::exit` inside the outermost observation, after two steps ended;
+//! - `exit-async`: the same inside an `async fn`;
 //! - `panic`: the handler runs, then `main` panics;
 //! - `cancelled`: the outermost observation, an `async fn`, is cancelled by
 //!   `tokio::time::timeout` after its first step, so it never reaches its own flush;
@@ -42,9 +43,23 @@ fn job() {
     std::process::exit(0);
 }
 
+/// [`job`] as an `async fn`.
+#[observe]
+async fn async_job() {
+    step(1);
+    step(2);
+    std::process::exit(0);
+}
+
 fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("exit") => job(),
+        Some("exit-async") => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async_job());
+        }
         Some("cancelled") => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -244,6 +244,12 @@ pub(crate) fn swap(current: Option<Current>) -> Option<Current> {
     current
 }
 
+/// Whether this thread's context is being destroyed, as its thread-locals are when the
+/// process exits (`std::process::exit`) inside an observed call.
+pub(crate) fn torn_down() -> bool {
+    CURRENT.try_with(|_| ()).is_err()
+}
+
 pub(crate) fn current() -> Option<Current> {
     with_current(|active| active.cloned())
 }

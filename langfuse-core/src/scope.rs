@@ -638,6 +638,12 @@ impl Drop for Scope {
             if panicking {
                 record.level = Level::Error;
                 record.status_message = Some("panicked".to_owned());
+            } else if crate::context::torn_down() {
+                // Only an observation lent to the context is dropped with it: the process
+                // exited while its body ran.
+                record.level = Level::Warning;
+                record.status_message =
+                    Some("unfinished: the process exited while it ran".to_owned());
             } else {
                 record.level = Level::Warning;
                 record.status_message = Some("cancelled: dropped before it completed".to_owned());

@@ -50,6 +50,26 @@ fn records_pending_at_process_exit_are_delivered() {
     assert_eq!(names(&server), ["step", "step"]);
 }
 
+/// An `async fn` polled when the process exits has its observation current on that thread,
+/// which the exit ends, so that it arrives too, saying so.
+#[test]
+fn an_async_call_the_process_exits_in_arrives_unfinished_with_its_steps() {
+    let server = TestServer::start();
+    let output = run_example_with("exit_without_flush", &server, &["exit-async"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(names(&server), ["async_job", "step", "step"]);
+    let job = server
+        .observations()
+        .into_iter()
+        .find(|o| o.name.as_deref() == Some("async_job"))
+        .expect("the job arrived");
+    assert_eq!(job.level, "WARNING");
+    assert_eq!(
+        job.status_message.as_deref(),
+        Some("unfinished: the process exited while it ran")
+    );
+}
+
 #[test]
 fn records_pending_when_main_panics_are_delivered() {
     let server = TestServer::start();
