@@ -222,7 +222,7 @@ impl ContextGuard {
     /// Makes `active` current until the guard is dropped.
     pub(crate) fn enter(active: Option<Current>) -> Self {
         Self {
-            previous: CURRENT.with(|current| current.replace(active)),
+            previous: swap(active),
             _not_send: std::marker::PhantomData,
         }
     }
@@ -230,9 +230,7 @@ impl ContextGuard {
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        // The slot may already be gone while the thread itself shuts down.
-        let _ = CURRENT.try_with(|current| current.set(previous));
+        swap(self.previous.take());
     }
 }
 
@@ -257,10 +255,9 @@ pub(crate) fn current() -> Option<Current> {
 /// Runs `look` on what is current, without taking a reference to it: the start of every
 /// observation asks, and most need only its trace.
 pub(crate) fn with_current<R>(look: impl FnOnce(Option<&Current>) -> R) -> R {
-    let active = CURRENT.try_with(Cell::take).ok().flatten();
+    let active = swap(None);
     let seen = look(active.as_ref());
-    // The slot may already be gone while the thread itself shuts down.
-    let _ = CURRENT.try_with(|current| current.set(active));
+    swap(active);
     seen
 }
 

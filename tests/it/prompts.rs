@@ -43,6 +43,18 @@ fn text_of(prompt: &Prompt) -> &str {
 }
 
 /// A server with `qa` version 1 (`production`) and version 2 (`latest`).
+/// [`server_with_two_versions`] whose prompt route never answers, and a client of it.
+fn hanging_prompt_route() -> (TestServer, Langfuse) {
+    let server = server_with_two_versions();
+    server.add_fault(
+        Fault::delay(Duration::from_secs(120))
+            .always()
+            .on(Route::Prompts),
+    );
+    let client = client_of(&server, Duration::from_secs(60));
+    (server, client)
+}
+
 fn server_with_two_versions() -> TestServer {
     let server = TestServer::start();
     server.create_prompt(
@@ -338,13 +350,7 @@ async fn the_fallback_is_used_while_the_server_is_down() {
 
 #[tokio::test]
 async fn a_hanging_server_is_bounded_by_the_timeout() {
-    let server = server_with_two_versions();
-    server.add_fault(
-        Fault::delay(Duration::from_secs(120))
-            .always()
-            .on(Route::Prompts),
-    );
-    let client = client_of(&server, Duration::from_secs(60));
+    let (_server, client) = hanging_prompt_route();
     let started = Instant::now();
     let fallback = client
         .prompt("qa")
@@ -572,13 +578,7 @@ async fn while_langfuse_is_unreachable_fetches_fail_at_once_and_one_check_finds_
 
 #[tokio::test]
 async fn after_one_caller_waited_in_vain_the_next_ones_do_not_wait() {
-    let server = server_with_two_versions();
-    server.add_fault(
-        Fault::delay(Duration::from_secs(120))
-            .always()
-            .on(Route::Prompts),
-    );
-    let client = client_of(&server, Duration::from_secs(60));
+    let (_server, client) = hanging_prompt_route();
     let error = client
         .prompt("qa")
         .timeout(Duration::from_millis(300))

@@ -179,10 +179,7 @@ impl Transport {
 
     /// Looks up the id of the project the keys belong to, for links to the Langfuse UI.
     pub(crate) fn project_id(&self) -> impl std::future::Future<Output = Option<String>> + 'static {
-        let mut request = self.client.get(self.url("/api/public/projects"));
-        if let Some((public_key, secret_key)) = &self.credentials {
-            request = request.basic_auth(public_key, Some(secret_key));
-        }
+        let request = self.authorized(self.client.get(self.url("/api/public/projects")));
         async move {
             #[derive(serde::Deserialize)]
             struct Projects {
@@ -197,6 +194,39 @@ impl Transport {
             let projects: Projects = serde_json::from_slice(&body).ok()?;
             projects.data.into_iter().next().map(|project| project.id)
         }
+    }
+
+    /// `request` with this transport's keys, as Basic auth.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.credentials {
+            Some((public_key, secret_key)) => request.basic_auth(public_key, Some(secret_key)),
+            None => request,
+        }
+    }
+
+    /// How long to wait before retry `attempt + 1` of `max_retries` after `reason`, or `None`
+    /// when none is left: what the server asked for (`Retry-After`, capped), else backoff.
+    fn retry_delay(
+        &self,
+        method: &str,
+        url: &str,
+        attempt: u32,
+        max_retries: u32,
+        reason: &str,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if attempt >= max_retries {
+            return None;
+        }
+        let delay = match retry_after {
+            Some(asked) => self.honour_retry_after(asked, url),
+            None => self.backoff_delay(attempt),
+        };
+        diagnostics::debug(format_args!(
+            "{method} {url} failed ({reason}); retry {} of {max_retries} in {delay:?}",
+            attempt + 1
+        ));
+        Some(delay)
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -216,14 +246,12 @@ impl Transport {
         let url = self.url(path);
         let mut attempt = 0;
         loop {
-            let mut request = self
-                .client
-                .post(&url)
-                .header(CONTENT_TYPE, payload.content_type)
-                .body(payload.body.clone());
-            if let Some((public_key, secret_key)) = &self.credentials {
-                request = request.basic_auth(public_key, Some(secret_key));
-            }
+            let mut request = self.authorized(
+                self.client
+                    .post(&url)
+                    .header(CONTENT_TYPE, payload.content_type)
+                    .body(payload.body.clone()),
+            );
             if payload.gzip {
                 request = request.header(CONTENT_ENCODING, "gzip");
             }
@@ -259,9 +287,8 @@ impl Transport {
                             let body = read_capped(response, MAX_RESPONSE_BYTES)
                                 .await
                                 .unwrap_or_default();
-                            let text = String::from_utf8_lossy(&body);
-                            let keys = self.credentials.as_ref().map(|(p, s)| (&**p, &**s));
-                            return Err(Failure::Rejected(status, clip(&scrub(&text, keys), 500)));
+                            let text = self.scrub(&String::from_utf8_lossy(&body));
+                            return Err(Failure::Rejected(status, clip(&text, 500)));
                         }
                     }
                 }
@@ -272,18 +299,17 @@ impl Transport {
             } else {
                 self.health.failed(&format!("{reason} from {url}"));
             }
-            if attempt >= self.max_retries {
+            let retry = self.retry_delay(
+                "POST",
+                &url,
+                attempt,
+                self.max_retries,
+                &reason,
+                retry_after,
+            );
+            let Some(delay) = retry else {
                 return Err(Failure::GaveUp(reason));
-            }
-            let delay = match retry_after {
-                Some(asked) => self.honour_retry_after(asked, &url),
-                None => self.backoff_delay(attempt),
             };
-            diagnostics::debug(format_args!(
-                "POST {url} failed ({reason}); retry {} of {} in {delay:?}",
-                attempt + 1,
-                self.max_retries
-            ));
             Counters::add(&counters.retried, payload.records);
             tokio::time::sleep(delay).await;
             attempt += 1;
@@ -305,10 +331,7 @@ impl Transport {
         let url = self.url(path_and_query);
         let mut attempt = 0;
         loop {
-            let mut request = self.client.get(&url);
-            if let Some((public_key, secret_key)) = &self.credentials {
-                request = request.basic_auth(public_key, Some(secret_key));
-            }
+            let request = self.authorized(self.client.get(&url));
             let (reason, retry_after) = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
@@ -327,17 +350,10 @@ impl Transport {
                 }
                 Err(error) => (describe_network_error(&error), None),
             };
-            if attempt >= max_retries {
+            let retry = self.retry_delay("GET", &url, attempt, max_retries, &reason, retry_after);
+            let Some(delay) = retry else {
                 return Err(Failure::GaveUp(reason));
-            }
-            let delay = match retry_after {
-                Some(asked) => self.honour_retry_after(asked, &url),
-                None => self.backoff_delay(attempt),
             };
-            diagnostics::debug(format_args!(
-                "GET {url} failed ({reason}); retry {} of {max_retries} in {delay:?}",
-                attempt + 1
-            ));
             tokio::time::sleep(delay).await;
             attempt += 1;
         }

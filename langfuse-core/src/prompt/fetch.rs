@@ -68,8 +68,7 @@ impl Service {
         let mut landing = Landing {
             service: Arc::clone(self),
             key,
-            flight,
-            settled: false,
+            flight: Some(flight),
         };
         // After a shutdown the runtime is gone and the task is dropped unpolled: the landing
         // then settles the flight as closed, so that the key is not left waiting for it.
@@ -174,22 +173,21 @@ impl Service {
 struct Landing {
     service: Arc<Service>,
     key: Key,
-    flight: Arc<Flight>,
-    settled: bool,
+    /// Until it is settled.
+    flight: Option<Arc<Flight>>,
 }
 
 impl Landing {
     fn settle(&mut self, outcome: Outcome) {
-        self.settled = true;
-        self.service.cache.settle(&self.key, &self.flight, outcome);
+        if let Some(flight) = self.flight.take() {
+            self.service.cache.settle(&self.key, &flight, outcome);
+        }
     }
 }
 
 impl Drop for Landing {
     fn drop(&mut self) {
-        if !self.settled {
-            self.settle(Err(PromptError::Closed));
-        }
+        self.settle(Err(PromptError::Closed));
     }
 }
 
